@@ -1,0 +1,81 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from organization.models import (
+    Cycle,
+    MeasurementPeriod,
+    Organization,
+    PlanDocument,
+    Position,
+    Unit,
+)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["short_name", "name", "tax_code"]
+    search_fields = ["name", "short_name", "tax_code"]
+
+
+class PlanDocumentInline(admin.TabularInline):
+    model = PlanDocument
+    extra = 0
+    fields = ["key", "kind", "title", "body", "number", "date"]
+
+
+class MeasurementPeriodInline(admin.TabularInline):
+    model = MeasurementPeriod
+    extra = 0
+    fields = ["key", "name", "end_date", "is_final"]
+
+
+@admin.register(Cycle)
+class CycleAdmin(SimpleHistoryAdmin):
+    list_display = ["year", "organization", "title", "status", "updated_at"]
+    list_filter = ["status", "organization"]
+    search_fields = ["title", "organization__name"]
+    list_select_related = ["organization"]
+    inlines = [PlanDocumentInline, MeasurementPeriodInline]
+
+
+@admin.register(PlanDocument)
+class PlanDocumentAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "number", "date", "cycle"]
+    list_filter = ["kind", "cycle"]
+    search_fields = ["title", "number"]
+    list_select_related = ["cycle__organization"]
+
+
+@admin.register(MeasurementPeriod)
+class MeasurementPeriodAdmin(admin.ModelAdmin):
+    list_display = ["name", "end_date", "is_final", "cycle"]
+    list_filter = ["is_final", "cycle"]
+    search_fields = ["name"]
+    list_select_related = ["cycle__organization"]
+
+
+class ChildUnitInline(admin.TabularInline):
+    model = Unit
+    fk_name = "parent"
+    extra = 0
+    fields = ["key", "name", "kind", "aggregation", "weight", "offices", "order"]
+    show_change_link = True
+
+
+@admin.register(Unit)
+class UnitAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "parent", "aggregation", "offices", "cycle"]
+    list_filter = ["kind", "aggregation", "cycle"]
+    search_fields = ["name", "key"]
+    list_select_related = ["parent", "cycle__organization"]
+    autocomplete_fields = ["parent", "referents"]
+    inlines = [ChildUnitInline]
+
+
+@admin.register(Position)
+class PositionAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "holder", "unit", "cycle"]
+    list_filter = ["kind", "cycle"]
+    search_fields = ["title", "holder"]
+    list_select_related = ["unit", "cycle__organization"]
+    autocomplete_fields = ["unit"]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OrganizationConfig(AppConfig):
+    name = "organization"
+    verbose_name = "Ente e struttura organizzativa"

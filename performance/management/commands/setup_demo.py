@@ -1,0 +1,85 @@
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from organization import roles
+from organization.models import Cycle, Unit
+from performance.dataset import read_dataset
+from performance.services import cycle_load
+
+DATASET = Path(settings.BASE_DIR) / "fixtures" / "cycle-2019.yaml"
+DEMO_YEAR = 2019
+
+
+class Command(BaseCommand):
+    help = (
+        "Prepara la demo (idempotente): migra il database, carica il ciclo 2019 e crea gli "
+        "utenti demo (solo con DEBUG attivo; password da DEMO_PASSWORD o generata)."
+    )
+
+    def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Database aggiornato.")
+        if Cycle.objects.filter(year=DEMO_YEAR).exists():
+            self.stdout.write(f"Ciclo {DEMO_YEAR} già presente.")
+        else:
+            cycle_load(data=read_dataset(DATASET))
+            self.stdout.write(self.style.SUCCESS(f"Caricato il ciclo {DEMO_YEAR}."))
+        groups = roles.roles_sync()
+        if not settings.DEBUG:
+            raise CommandError(
+                "DEBUG è disattivato: gli utenti demo non vengono creati in produzione."
+            )
+        self._users(groups)
+
+    def _users(self, groups) -> None:
+        User = get_user_model()
+        password = os.environ.get("DEMO_PASSWORD", "")
+        generated = not password
+        if generated:
+            password = secrets.token_urlsafe(12)
+        cycle = Cycle.objects.get(year=DEMO_YEAR)
+        people = [
+            ("admin", roles.AMMINISTRATORE, None, True),
+            ("controllo", roles.CONTROLLO, None, True),
+            ("oiv", roles.OIV, None, True),
+            ("referente-ri", roles.REFERENTE, "registro-imprese", False),
+        ]
+        for unit in Unit.objects.filter(cycle=cycle).exclude(kind__in=["ente", "group", "area"]):
+            if unit.kind == Unit.Kind.UFFICIO and unit.parent and unit.parent.kind != "group":
+                continue  # offices inside a service: the service's referent covers them
+            if unit.key != "registro-imprese":
+                people.append((f"referente-{unit.key}", roles.REFERENTE, unit.key, False))
+        created = []
+        with transaction.atomic():
+            for username, group, unit_key, staff in people:
+                user, is_new = User.objects.get_or_create(
+                    username=username, defaults={"is_staff": staff}
+                )
+                if is_new or not generated:
+                    user.set_password(password)
+                    user.is_superuser = group == roles.AMMINISTRATORE
+                    user.is_staff = staff
+                    user.save()
+                if is_new:
+                    created.append(username)
+                user.groups.add(groups[group])
+                if unit_key:
+                    Unit.objects.get(cycle=cycle, key=unit_key).referents.add(user)
+        if created and generated:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Utenti demo creati: {', '.join(created)}. Password (mostrata una volta "
+                    f"sola): {password}"
+                )
+            )
+        elif created:
+            self.stdout.write(f"Utenti demo creati: {', '.join(created)} (password DEMO_PASSWORD).")
+        else:
+            self.stdout.write("Utenti demo già presenti.")

@@ -1,0 +1,1260 @@
+"""The scoring engine: achievements and roll-ups of the albero della performance.
+
+Pure Python, no ORM: plain data in (`Rules`, `Row`, `Node`), results out (`RowResult`,
+`NodeResult`), each with the formula that produced it and the list of what it left out and why.
+Selectors turn database rows into this plain data; nothing here knows about Django models.
+
+Numbers are `Decimal` throughout; percentages are 0–100.
+
+Rules per target kind (see `score_rule`):
+
+- ``at_least`` (higher is better): met -> 100%; otherwise actual/threshold, floor 0.
+  A zero threshold is all-or-nothing.
+- ``at_most`` (lower is better): met -> 100%; otherwise 1 − (actual − threshold)/|threshold|,
+  floor 0 (for a positive threshold: 10 allowed, 12 measured -> 80%).
+- ``change`` against a baseline: the change in percent (actual − baseline)/baseline; a reduction
+  target (−20%) is met at −20% or less, otherwise achieved change / required change, floor 0.
+- ``deadline``: on or before the due date -> 100%; late: 100 − points_per_day × days late
+  (the cycle's lateness rule, after its grace days), never below the rule's floor; not done -> 0%.
+- ``milestone``: done -> 100%, not done -> 0%.
+- ``rating`` on a scale: met -> 100%; otherwise (actual − scale_min)/(threshold − scale_min).
+- ``thresholds`` (minimum / target): below the minimum 0%; at the minimum ``minimum_score``;
+  linear up to 100% at the target.
+- ``k_of_n`` coverage: k/n, capped at 100% ("almeno 1 addetto per ufficio": 13 of 14 -> 92,86%).
+- ``multi``: every part scored by its own rule, then their mean (or minimum).
+
+Every row result is capped to 0–100 and rounded by the cycle's ``row`` rounding. A manual override
+replaces the rule's figure, needs a justification and is always reported as an override.
+Rows that are neutralized, excluded or not measured leave every average (they are listed,
+never counted as 0).
+
+Roll-ups (`Node.method`): ``own_rows`` (mean of the node's rows), ``subtree_rows`` (mean of every
+row below), ``objectives`` (mean per objective, then of objectives), ``children`` (mean of the
+children's figures). Means are weighted by ``weight``; when ``Rules.weight_total`` is set and the
+weights of a level do not add up to it they are rescaled and the factor is written in the formula.
+Each level is rounded by the rounding of its kind; with ``roll_up_uses_rounded`` (the document's
+practice) the level above uses the rounded figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+HUNDRED = Decimal(100)
+
+ROUNDING_MODES = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "up": ROUND_UP,
+    "down": ROUND_DOWN,
+}
+METHODS = ("own_rows", "subtree_rows", "objectives", "children")
+RULE_KINDS = (
+    "at_least",
+    "at_most",
+    "change",
+    "deadline",
+    "milestone",
+    "rating",
+    "thresholds",
+    "k_of_n",
+    "multi",
+)
+ACTIVE, NEUTRALIZED, EXCLUDED = "active", "neutralized", "excluded"
+
+
+class ScoringError(ValueError):
+    """A target or a value that no rule can score; the message is Italian and names the field."""
+
+
+def dec(value: object, field_name: str = "valore") -> Decimal:
+    """A Decimal from int/float/str/Decimal (Italian decimal comma accepted)."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool) or value is None:
+        raise ScoringError(f"{field_name}: numero mancante")
+    elif isinstance(value, int):
+        result = Decimal(value)
+    else:
+        text = str(value).strip().replace(" ", "")
+        if "," in text:
+            text = text.replace(".", "").replace(",", ".")
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise ScoringError(f"{field_name}: «{value}» non è un numero") from None
+    if not result.is_finite():
+        raise ScoringError(f"{field_name}: «{value}» non è un numero finito")
+    return result
+
+
+def fmt(value: Decimal | int | None, decimals: int | None = None) -> str:
+    """Italian number: 79,75 / 1.245 / 392,4. ``decimals`` fixes the number of decimals."""
+    if value is None:
+        return "n.d."
+    value = Decimal(value)
+    if decimals is not None:
+        value = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+        text = f"{value:,.{decimals}f}"
+    else:
+        value = value.normalize()
+        exponent = value.as_tuple().exponent
+        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        text = f"{value:,.{places}f}"
+    return text.replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+def fmt_pct(value: Decimal | None) -> str:
+    return "n.d." if value is None else f"{fmt(value)}%"
+
+
+def fmt_date(value: dt.date) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+def clamp(value: Decimal) -> Decimal:
+    return max(ZERO, min(HUNDRED, value))
+
+
+# --------------------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rounding:
+    decimals: int = 2
+    mode: str = "half_up"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ROUNDING_MODES:
+            raise ScoringError(f"arrotondamento: modalità «{self.mode}» sconosciuta")
+        if not 0 <= self.decimals <= 6:
+            raise ScoringError("arrotondamento: i decimali vanno da 0 a 6")
+
+    def apply(self, value: Decimal) -> Decimal:
+        return value.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUNDING_MODES[self.mode])
+
+
+@dataclass(frozen=True)
+class Band:
+    key: str
+    label: str
+    minimum: Decimal
+    inclusive: bool = True
+
+    def contains(self, value: Decimal) -> bool:
+        return value >= self.minimum if self.inclusive else value > self.minimum
+
+
+@dataclass(frozen=True)
+class Lateness:
+    points_per_day: Decimal = ONE
+    floor: Decimal = ZERO
+    grace_days: int = 0
+
+
+DEFAULT_BANDS = (
+    Band("raggiunto", "Raggiunto", Decimal(90), inclusive=False),
+    Band("parziale", "Parzialmente raggiunto", Decimal(70), inclusive=True),
+    Band("non_raggiunto", "Non raggiunto", ZERO, inclusive=True),
+)
+DEFAULT_AGGREGATION = {
+    "strategic": "children",
+    "perspective": "subtree_rows",
+    "strategic_objective": "subtree_rows",
+    "objective": "own_rows",
+    "operational": "subtree_rows",
+    "position": "own_rows",
+    "ente": "own_rows",
+    "group": "children",
+    "area": "subtree_rows",
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The cycle's measurement rules (its SMVP), as data."""
+
+    rounding: Mapping[str, Rounding] = field(
+        default_factory=lambda: {"default": Rounding(2), "row": Rounding(0)}
+    )
+    roll_up_uses_rounded: bool = True
+    lateness: Lateness = field(default_factory=Lateness)
+    bands: tuple[Band, ...] = DEFAULT_BANDS
+    aggregation: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_AGGREGATION))
+    weight_total: Decimal | None = None
+
+    def rounding_for(self, kind: str) -> Rounding:
+        return self.rounding.get(kind) or self.rounding.get("default") or Rounding(2)
+
+    def method_for(self, kind: str) -> str:
+        return self.aggregation.get(kind) or DEFAULT_AGGREGATION.get(kind) or "own_rows"
+
+    def band_for(self, value: Decimal | None) -> Band | None:
+        if value is None:
+            return None
+        return next((band for band in self.bands if band.contains(value)), None)
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> Rules:
+        """Parse the JSON/YAML form (see docs/dataset-format.md, "rules")."""
+        data = data or {}
+        rounding = {"default": Rounding(2), "row": Rounding(0)}
+        for kind, spec in (data.get("rounding") or {}).items():
+            rounding[kind] = Rounding(
+                int(spec.get("decimals", 2)), str(spec.get("mode", "half_up"))
+            )
+        late = data.get("lateness") or {}
+        lateness = Lateness(
+            points_per_day=dec(late.get("points_per_day", 1), "penalità per giorno di ritardo"),
+            floor=dec(late.get("floor", 0), "soglia minima per ritardo"),
+            grace_days=int(late.get("grace_days", 0)),
+        )
+        if lateness.points_per_day < 0 or not ZERO <= lateness.floor <= HUNDRED:
+            raise ScoringError("ritardo: penalità negativa o soglia fuori da 0–100")
+        bands = (
+            tuple(
+                Band(
+                    str(b["key"]),
+                    str(b.get("label", b["key"])),
+                    dec(b["min"], "fascia"),
+                    bool(b.get("inclusive", True)),
+                )
+                for b in data.get("bands") or []
+            )
+            or DEFAULT_BANDS
+        )
+        aggregation = dict(DEFAULT_AGGREGATION)
+        for kind, method in (data.get("aggregation") or {}).items():
+            if method not in METHODS:
+                raise ScoringError(f"aggregazione «{kind}»: metodo «{method}» sconosciuto")
+            aggregation[kind] = method
+        total = data.get("weight_total")
+        return cls(
+            rounding=rounding,
+            roll_up_uses_rounded=bool(data.get("roll_up_uses_rounded", True)),
+            lateness=lateness,
+            bands=tuple(sorted(bands, key=lambda b: b.minimum, reverse=True)),
+            aggregation=aggregation,
+            weight_total=None if total in (None, "") else dec(total, "totale pesi"),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "rounding": {
+                k: {"decimals": r.decimals, "mode": r.mode} for k, r in self.rounding.items()
+            },
+            "roll_up_uses_rounded": self.roll_up_uses_rounded,
+            "lateness": {
+                "points_per_day": str(self.lateness.points_per_day),
+                "floor": str(self.lateness.floor),
+                "grace_days": self.lateness.grace_days,
+            },
+            "bands": [
+                {"key": b.key, "label": b.label, "min": str(b.minimum), "inclusive": b.inclusive}
+                for b in self.bands
+            ],
+            "aggregation": dict(self.aggregation),
+            "weight_total": None if self.weight_total is None else str(self.weight_total),
+        }
+
+
+# ----------------------------------------------------------------------------- values and specs
+
+
+@dataclass(frozen=True)
+class Value:
+    """A measured value: a number, a date, done/not done, k of n, or the parts of a multi target."""
+
+    number: Decimal | None = None
+    date: dt.date | None = None
+    done: bool | None = None
+    k: Decimal | None = None
+    n: Decimal | None = None
+    parts: tuple[Value | None, ...] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> Value | None:
+        if not data:
+            return None
+        parts = data.get("parts")
+        number = data.get("value", data.get("number"))
+        return cls(
+            number=None if number is None else dec(number),
+            date=_as_date(data.get("date")),
+            done=data.get("done"),
+            k=None if data.get("k") is None else dec(data["k"], "k"),
+            n=None if data.get("n") is None else dec(data["n"], "n"),
+            parts=None if parts is None else tuple(cls.from_dict(p) for p in parts),
+        )
+
+    def is_empty(self) -> bool:
+        return (
+            self.number is None
+            and self.date is None
+            and self.done is None
+            and self.k is None
+            and not self.parts
+        )
+
+
+def _as_date(value: object) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value  # type: ignore[return-value]
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ScoringError(f"data: «{value}» non è una data (AAAA-MM-GG)") from None
+
+
+def validate_spec(spec: Mapping) -> dict:
+    """Check a target's machine-readable form; return it normalized (Decimals, dates)."""
+    if not isinstance(spec, Mapping):
+        raise ScoringError("regola: descrizione mancante")
+    kind = spec.get("kind")
+    if kind not in RULE_KINDS:
+        raise ScoringError(f"regola: tipo «{kind}» sconosciuto")
+    out: dict = {"kind": kind}
+    if kind in ("at_least", "at_most"):
+        out["threshold"] = dec(spec.get("threshold"), "soglia")
+    elif kind == "change":
+        out["change_pct"] = dec(spec.get("change_pct"), "variazione obiettivo")
+        if out["change_pct"] == 0:
+            raise ScoringError("variazione obiettivo: non può essere 0 (usare «almeno» o «al più»)")
+        if spec.get("baseline") is not None:
+            out["baseline"] = dec(spec["baseline"], "valore di partenza")
+            if out["baseline"] == 0:
+                raise ScoringError("valore di partenza: non può essere 0 per una variazione in %")
+    elif kind == "deadline":
+        due = _as_date(spec.get("due"))
+        if due is None:
+            raise ScoringError("scadenza: data mancante")
+        out["due"] = due
+    elif kind == "rating":
+        out["threshold"] = dec(spec.get("threshold"), "soglia")
+        out["scale_min"] = dec(spec.get("scale_min", 1), "minimo della scala")
+        out["scale_max"] = dec(spec.get("scale_max", 5), "massimo della scala")
+        if not out["scale_min"] <= out["threshold"] <= out["scale_max"]:
+            raise ScoringError("soglia: fuori dalla scala di valutazione")
+    elif kind == "thresholds":
+        out["minimum"] = dec(spec.get("minimum"), "valore minimo")
+        out["target"] = dec(spec.get("target"), "valore obiettivo")
+        out["minimum_score"] = dec(spec.get("minimum_score", 0), "punteggio al minimo")
+        if out["minimum"] == out["target"]:
+            raise ScoringError("valore minimo e valore obiettivo non possono coincidere")
+        if not ZERO <= out["minimum_score"] <= HUNDRED:
+            raise ScoringError("punteggio al minimo: fuori da 0–100")
+    elif kind == "k_of_n":
+        out["n"] = dec(spec.get("n"), "n (totale)")
+        if out["n"] <= 0:
+            raise ScoringError("n (totale): deve essere maggiore di 0")
+    elif kind == "multi":
+        parts = spec.get("parts") or []
+        if len(parts) < 2:
+            raise ScoringError("obiettivo in più parti: servono almeno due parti")
+        out["parts"] = [validate_spec(p) for p in parts]
+        out["labels"] = list(spec.get("labels") or [])
+        out["combine"] = spec.get("combine", "mean")
+        if out["combine"] not in ("mean", "min"):
+            raise ScoringError("obiettivo in più parti: combinazione «mean» o «min»")
+    return out
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    pct: Decimal  # unrounded, 0–100
+    formula: str
+
+
+def score_rule(spec: Mapping, value: Value, rules: Rules) -> RuleResult:
+    """Score one value against one target (see the module docstring for each rule)."""
+    spec = validate_spec(spec)
+    kind = spec["kind"]
+    handler = _HANDLERS[kind]
+    result = handler(spec, value, rules)
+    return RuleResult(clamp(result.pct), result.formula)
+
+
+def _need_number(value: Value) -> Decimal:
+    if value.number is None:
+        raise ScoringError("valore: manca il numero rilevato")
+    return value.number
+
+
+def _at_least(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    actual, threshold = _need_number(value), spec["threshold"]
+    if actual >= threshold:
+        return RuleResult(HUNDRED, f"{fmt(actual)} ≥ {fmt(threshold)} → 100%")
+    if threshold == 0:
+        return RuleResult(ZERO, f"{fmt(actual)} < {fmt(threshold)} → 0%")
+    if threshold > 0:
+        pct = max(ZERO, actual) / threshold * HUNDRED
+        return RuleResult(pct, f"{fmt(actual)}/{fmt(threshold)} = {fmt_pct(_r2(pct))}")
+    pct = (ONE - (threshold - actual) / abs(threshold)) * HUNDRED
+    pct = max(ZERO, pct)
+    return RuleResult(
+        pct, f"1 − ({fmt(threshold)} − {fmt(actual)})/{fmt(abs(threshold))} = {fmt_pct(_r2(pct))}"
+    )
+
+
+def _at_most(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    actual, threshold = _need_number(value), spec["threshold"]
+    if actual <= threshold:
+        return RuleResult(HUNDRED, f"{fmt(actual)} ≤ {fmt(threshold)} → 100%")
+    if threshold == 0:
+        return RuleResult(ZERO, f"{fmt(actual)} > {fmt(threshold)} → 0%")
+    pct = max(ZERO, (ONE - (actual - threshold) / abs(threshold)) * HUNDRED)
+    return RuleResult(
+        pct, f"1 − ({fmt(actual)} − {fmt(threshold)})/{fmt(abs(threshold))} = {fmt_pct(_r2(pct))}"
+    )
+
+
+def _change(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    actual, required = _need_number(value), spec["change_pct"]
+    baseline = spec.get("baseline")
+    if baseline is None:
+        change = actual
+        prefix = f"variazione {fmt(change)}%"
+    else:
+        change = (actual - baseline) / abs(baseline) * HUNDRED
+        prefix = f"({fmt(actual)} − {fmt(baseline)})/{fmt(abs(baseline))} = {fmt(_r2(change))}%"
+    target = f"obiettivo {'+' if required > 0 else ''}{fmt(required)}%"
+    met = change <= required if required < 0 else change >= required
+    if met:
+        return RuleResult(HUNDRED, f"{prefix} ({target}) → 100%")
+    pct = max(ZERO, change / required * HUNDRED)
+    return RuleResult(
+        pct,
+        f"{prefix} ({target}) → {fmt(_r2(change))}/{fmt(required)} = {fmt_pct(_r2(pct))}",
+    )
+
+
+def _deadline(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    due: dt.date = spec["due"]
+    if value.date is None:
+        if value.done is False:
+            return RuleResult(ZERO, f"non realizzato (scadenza {fmt_date(due)}) → 0%")
+        raise ScoringError("valore: manca la data di realizzazione")
+    late = (value.date - due).days
+    if late <= 0:
+        return RuleResult(HUNDRED, f"{fmt_date(value.date)} entro il {fmt_date(due)} → 100%")
+    lateness = rules.lateness
+    counted = late - lateness.grace_days
+    if counted <= 0:
+        return RuleResult(
+            HUNDRED,
+            f"{fmt_date(value.date)}: {late} giorni di ritardo, entro la tolleranza di "
+            f"{lateness.grace_days} giorni → 100%",
+        )
+    raw = HUNDRED - lateness.points_per_day * counted
+    pct = max(lateness.floor, raw)
+    floor_note = f", minimo {fmt(lateness.floor)}%" if raw < lateness.floor else ""
+    return RuleResult(
+        pct,
+        f"{fmt_date(value.date)}: {late} giorni di ritardo sul {fmt_date(due)} → "
+        f"100 − {counted} × {fmt(lateness.points_per_day)} = {fmt_pct(pct)}{floor_note}",
+    )
+
+
+def _milestone(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    if value.done is None and value.date is None:
+        raise ScoringError("valore: indicare se la fase è stata realizzata")
+    if value.done is False:
+        return RuleResult(ZERO, "non realizzato → 0%")
+    when = f" il {fmt_date(value.date)}" if value.date else ""
+    return RuleResult(HUNDRED, f"realizzato{when} → 100%")
+
+
+def _rating(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    actual, threshold, low = _need_number(value), spec["threshold"], spec["scale_min"]
+    if actual > spec["scale_max"] or actual < low:
+        raise ScoringError(
+            f"valore: {fmt(actual)} è fuori dalla scala {fmt(low)}–{fmt(spec['scale_max'])}"
+        )
+    if actual >= threshold:
+        return RuleResult(HUNDRED, f"{fmt(actual)} ≥ {fmt(threshold)} → 100%")
+    pct = (actual - low) / (threshold - low) * HUNDRED
+    return RuleResult(
+        pct,
+        f"({fmt(actual)} − {fmt(low)})/({fmt(threshold)} − {fmt(low)}) = {fmt_pct(_r2(pct))}",
+    )
+
+
+def _thresholds(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    actual, low, target, base = (
+        _need_number(value),
+        spec["minimum"],
+        spec["target"],
+        spec["minimum_score"],
+    )
+    higher = target > low
+    reached_target = actual >= target if higher else actual <= target
+    below_min = actual < low if higher else actual > low
+    if reached_target:
+        return RuleResult(HUNDRED, f"{fmt(actual)} raggiunge l'obiettivo {fmt(target)} → 100%")
+    if below_min:
+        return RuleResult(ZERO, f"{fmt(actual)} non raggiunge il minimo {fmt(low)} → 0%")
+    pct = base + (HUNDRED - base) * (actual - low) / (target - low)
+    return RuleResult(
+        pct,
+        f"{fmt(base)} + {fmt(HUNDRED - base)} × ({fmt(actual)} − {fmt(low)})/"
+        f"({fmt(target)} − {fmt(low)}) = {fmt_pct(_r2(pct))}",
+    )
+
+
+def _k_of_n(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    k = value.k if value.k is not None else value.number
+    if k is None:
+        raise ScoringError("valore: manca k (quanti su n)")
+    n = value.n if value.n is not None else spec["n"]
+    if k < 0 or n <= 0:
+        raise ScoringError("valore: k non può essere negativo e n deve essere maggiore di 0")
+    pct = min(k, n) / n * HUNDRED
+    capped = " (oltre il totale: 100%)" if k > n else ""
+    return RuleResult(pct, f"{fmt(k)}/{fmt(n)} = {fmt_pct(_r2(pct))}{capped}")
+
+
+def _multi(spec: dict, value: Value, rules: Rules) -> RuleResult:
+    parts_values = value.parts or ()
+    scored: list[Decimal] = []
+    texts: list[str] = []
+    labels = spec["labels"]
+    for index, part in enumerate(spec["parts"]):
+        label = labels[index] if index < len(labels) else f"parte {index + 1}"
+        part_value = parts_values[index] if index < len(parts_values) else None
+        if part_value is None or part_value.is_empty():
+            texts.append(f"{label}: non rilevata")
+            continue
+        result = score_rule(part, part_value, rules)
+        scored.append(result.pct)
+        texts.append(f"{label}: {result.formula}")
+    if not scored:
+        raise ScoringError("valore: nessuna parte rilevata")
+    if spec["combine"] == "min":
+        pct = min(scored)
+        summary = f"minimo delle parti = {fmt_pct(_r2(pct))}"
+    else:
+        pct = sum(scored, ZERO) / len(scored)
+        summary = (
+            f"media delle parti: ({' + '.join(fmt(_r2(s)) for s in scored)})/{len(scored)}"
+            f" = {fmt_pct(_r2(pct))}"
+        )
+    return RuleResult(pct, "; ".join(texts) + f"; {summary}")
+
+
+_HANDLERS = {
+    "at_least": _at_least,
+    "at_most": _at_most,
+    "change": _change,
+    "deadline": _deadline,
+    "milestone": _milestone,
+    "rating": _rating,
+    "thresholds": _thresholds,
+    "k_of_n": _k_of_n,
+    "multi": _multi,
+}
+
+
+def _r2(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+# ------------------------------------------------------------------------------------------ rows
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scored row: a target with its value (or the Ente-level mean of several units' rows)."""
+
+    key: str
+    label: str
+    spec: Mapping | None = None
+    value: Value | None = None
+    weight: Decimal = ONE
+    status: str = ACTIVE
+    reason: str = ""
+    override: Decimal | None = None
+    override_reason: str = ""
+    objective_key: str = ""
+    objective_weight: Decimal = ONE
+    indicator_key: str = ""
+    unit_key: str | None = None
+    derived_from: tuple[Row, ...] = ()
+
+
+@dataclass(frozen=True)
+class RowResult:
+    key: str
+    label: str
+    achievement: Decimal | None
+    formula: str
+    rule_value: Decimal | None = None
+    override: bool = False
+    override_reason: str = ""
+    excluded_reason: str = ""
+    band: Band | None = None
+    weight: Decimal = ONE
+    objective_key: str = ""
+    objective_weight: Decimal = ONE
+    unit_key: str | None = None
+
+
+def score_row(row: Row, rules: Rules) -> RowResult:
+    common = {
+        "key": row.key,
+        "label": row.label,
+        "weight": row.weight,
+        "objective_key": row.objective_key,
+        "objective_weight": row.objective_weight,
+        "unit_key": row.unit_key,
+    }
+    rounding = rules.rounding_for("row")
+    if row.status == NEUTRALIZED:
+        reason = f"neutralizzato: {row.reason}" if row.reason else "neutralizzato"
+        return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+    if row.status == EXCLUDED:
+        reason = row.reason or "escluso dalla misurazione"
+        return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+    rule_value: Decimal | None
+    if row.derived_from:
+        parts = [score_row(part, rules) for part in row.derived_from]
+        measured = [p.achievement for p in parts if p.achievement is not None]
+        if not measured and row.override is None:
+            reason = "nessuna unità ha un valore misurato"
+            return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+        rule_value = sum(measured, ZERO) / len(measured) if measured else None
+        formula = (
+            f"media delle unità: ({' + '.join(fmt(m) for m in measured)})/{len(measured)}"
+            f" = {fmt_pct(_r2(rule_value))}"
+            if measured
+            else ""
+        )
+    elif row.value is None or row.value.is_empty():
+        if row.override is None:
+            reason = "valore non rilevato"
+            return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+        rule_value, formula = None, ""
+    else:
+        try:
+            result = score_rule(row.spec or {}, row.value, rules)
+        except ScoringError as error:
+            if row.override is None:
+                reason = f"non calcolabile: {error}"
+                return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+            rule_value, formula = None, f"non calcolabile: {error}"
+        else:
+            rule_value, formula = result.pct, result.formula
+    if row.override is not None:
+        if not row.override_reason.strip():
+            raise ScoringError(f"{row.label}: la rettifica manuale richiede una motivazione")
+        achievement = rounding.apply(clamp(row.override))
+        by_rule = f" (la regola darebbe {fmt_pct(rounding.apply(rule_value))}: {formula})"
+        formula = (
+            f"valore rettificato {fmt_pct(achievement)}{by_rule if rule_value is not None else ''}"
+        )
+        formula += f" — {row.override_reason}"
+        return RowResult(
+            achievement=achievement,
+            formula=formula,
+            rule_value=rule_value,
+            override=True,
+            override_reason=row.override_reason,
+            band=rules.band_for(achievement),
+            **common,
+        )
+    assert rule_value is not None
+    achievement = rounding.apply(rule_value)
+    if achievement != rule_value.normalize() and not formula.endswith(f"= {fmt_pct(achievement)}"):
+        formula += f" ≈ {fmt_pct(achievement)}"
+    return RowResult(
+        achievement=achievement,
+        formula=formula,
+        rule_value=rule_value,
+        band=rules.band_for(achievement),
+        **common,
+    )
+
+
+# ----------------------------------------------------------------------------------------- nodes
+
+
+@dataclass
+class Node:
+    """A node of a tree to score: a perspective, an objective, a unit, a position..."""
+
+    key: str
+    name: str
+    kind: str
+    code: str = ""
+    method: str | None = None  # None: the rules' default for the kind
+    weight: Decimal = ONE
+    rows: list[Row] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
+
+
+@dataclass
+class Exclusion:
+    label: str
+    reason: str
+
+
+@dataclass
+class NodeResult:
+    key: str
+    name: str
+    kind: str
+    code: str
+    achievement: Decimal | None
+    formula: str
+    raw: Decimal | None = None
+    method: str = ""
+    total: Decimal | None = None  # the sum in the formula (equal weights)
+    count: int = 0
+    rescale_factor: Decimal | None = None
+    band: Band | None = None
+    rows: list[RowResult] = field(default_factory=list)
+    children: list[NodeResult] = field(default_factory=list)
+    excluded: list[Exclusion] = field(default_factory=list)
+
+    def walk(self) -> Iterable[NodeResult]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def all_rows(self) -> list[RowResult]:
+        return [row for node in self.walk() for row in node.rows]
+
+
+def _figure(result: NodeResult | RowResult, rules: Rules) -> Decimal | None:
+    if isinstance(result, NodeResult) and not rules.roll_up_uses_rounded:
+        return result.raw
+    return result.achievement
+
+
+def _mean(
+    items: Sequence[tuple[Decimal, Decimal]], rules: Rules, style: str
+) -> tuple[Decimal, str, Decimal, Decimal | None]:
+    """Weighted mean of (value, weight); returns (mean, formula, total, rescale factor)."""
+    total_weight = sum((w for _, w in items), ZERO)
+    if total_weight <= 0:
+        raise ScoringError("pesi: la somma dei pesi deve essere maggiore di 0")
+    equal = all(w == items[0][1] for _, w in items)
+    factor = None
+    if equal:
+        total = sum((v for v, _ in items), ZERO)
+        mean = total / len(items)
+        if style == "list" and len(items) <= 8:
+            formula = f"({' + '.join(fmt(v) for v, _ in items)})/{len(items)}"
+        else:
+            formula = f"{fmt(total)}/{len(items)}"
+        return mean, formula, total, None
+    weighted = sum((v * w for v, w in items), ZERO)
+    mean = weighted / total_weight
+    terms = " + ".join(f"{fmt(w)} × {fmt(v)}" for v, w in items[:8])
+    if len(items) > 8:
+        terms += " + …"
+    formula = f"({terms})/{fmt(total_weight)}"
+    if rules.weight_total is not None and total_weight != rules.weight_total:
+        factor = rules.weight_total / total_weight
+        formula += (
+            f" [pesi riscalati × {fmt(_r2(factor))}: somma {fmt(total_weight)}"
+            f" invece di {fmt(rules.weight_total)}]"
+        )
+    return mean, formula, weighted, factor
+
+
+def score_tree(node: Node, rules: Rules) -> NodeResult:
+    """Score a node and everything below it."""
+    children = [score_tree(child, rules) for child in node.children]
+    rows = [score_row(row, rules) for row in node.rows]
+    method = node.method or rules.method_for(node.kind)
+    if method not in METHODS:
+        raise ScoringError(f"{node.name}: metodo di aggregazione «{method}» sconosciuto")
+    result = NodeResult(
+        key=node.key,
+        name=node.name,
+        kind=node.kind,
+        code=node.code,
+        achievement=None,
+        formula="",
+        method=method,
+        rows=rows,
+        children=children,
+    )
+    items: list[tuple[Decimal, Decimal]] = []
+    style = "sum"
+    if method in ("own_rows", "subtree_rows", "objectives"):
+        scope = (
+            rows if method != "subtree_rows" else rows + [r for c in children for r in c.all_rows()]
+        )
+        result.excluded = [
+            Exclusion(r.label, r.excluded_reason) for r in scope if r.achievement is None
+        ]
+        measured = [r for r in scope if r.achievement is not None]
+        if method == "objectives":
+            style = "list"
+            by_objective: dict[str, list[RowResult]] = {}
+            for row in measured:
+                by_objective.setdefault(row.objective_key, []).append(row)
+            objective_rounding = rules.rounding_for("objective")
+            for group in by_objective.values():
+                mean, _, _, _ = _mean([(r.achievement, r.weight) for r in group], rules, "sum")
+                value = objective_rounding.apply(mean) if rules.roll_up_uses_rounded else mean
+                items.append((value, group[0].objective_weight))
+        else:
+            items = [(r.achievement, r.weight) for r in measured]  # type: ignore[misc]
+    else:
+        style = "list"
+        for child_node, child in zip(node.children, children, strict=True):
+            figure = _figure(child, rules)
+            if figure is None:
+                result.excluded.append(Exclusion(child.name, "nessun valore misurato"))
+            else:
+                items.append((figure, child_node.weight))
+    if not items:
+        result.formula = "nessun elemento misurato"
+        return result
+    mean, formula, total, factor = _mean(items, rules, style)
+    rounded = rules.rounding_for(node.kind).apply(mean)
+    result.raw = mean
+    result.achievement = rounded
+    result.total = total
+    result.count = len(items)
+    result.rescale_factor = factor
+    result.band = rules.band_for(rounded)
+    result.formula = f"{formula} = {fmt_pct(rounded)}"
+    return result
+
+
+# ------------------------------------------------------------------------ a whole cycle's tree
+
+
+@dataclass
+class IndicatorData:
+    key: str
+    name: str
+    targets: list[Row] = field(default_factory=list)
+
+
+@dataclass
+class ObjectiveData:
+    key: str
+    title: str
+    code: str = ""
+    strategic_code: str = ""
+    weight: Decimal = ONE
+    status: str = ACTIVE
+    reason: str = ""
+    indicators: list[IndicatorData] = field(default_factory=list)
+
+
+@dataclass
+class StrategicObjectiveData:
+    code: str
+    title: str
+    weight: Decimal = ONE
+    objectives: list[ObjectiveData] = field(default_factory=list)
+
+
+@dataclass
+class PerspectiveData:
+    code: str
+    name: str
+    weight: Decimal = ONE
+    strategic_objectives: list[StrategicObjectiveData] = field(default_factory=list)
+
+
+@dataclass
+class UnitData:
+    key: str
+    name: str
+    kind: str
+    method: str | None = None
+    weight: Decimal = ONE
+    children: list[UnitData] = field(default_factory=list)
+
+
+@dataclass
+class PositionData:
+    key: str
+    title: str
+    holder: str = ""
+    kind: str = "posizione_organizzativa"
+    weight: Decimal = ONE
+    objectives: list[ObjectiveData] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stated:
+    """A figure the plan or report text states, to compare with the computed one."""
+
+    ref: str
+    label: str
+    node: str
+    value: Decimal
+    sum: Decimal | None = None
+    count: int | None = None
+
+
+@dataclass
+class CycleData:
+    year: int
+    name: str
+    rules: Rules
+    perspectives: list[PerspectiveData]
+    operational: list[ObjectiveData]
+    units: UnitData | None
+    positions: list[PositionData]
+    stated: list[Stated] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Check:
+    stated: Stated
+    field: str  # "valore", "somma", "numero"
+    stated_value: Decimal
+    computed: Decimal | None
+    formula: str
+    ok: bool
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.stated.ref} – {self.stated.label}: la fonte indica {self.field} "
+            f"{fmt(self.stated_value)}, il calcolo dà {fmt(self.computed)}"
+            + (f" ({self.formula})" if self.formula else "")
+        )
+
+
+@dataclass
+class CycleScore:
+    year: int
+    name: str
+    strategic: NodeResult
+    operational: NodeResult
+    units: NodeResult | None
+    individual: list[NodeResult]
+    counts: dict[str, int]
+    checks: list[Check]
+
+    @property
+    def discrepancies(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+    def overrides(self) -> list[RowResult]:
+        seen: dict[str, RowResult] = {}
+        for tree in (self.strategic, self.operational, self.units, *self.individual):
+            if tree is None:
+                continue
+            for row in tree.all_rows():
+                if row.override:
+                    seen.setdefault(row.key, row)
+        return list(seen.values())
+
+    def find(self, ref: str) -> NodeResult | None:
+        kind, _, key = ref.partition(":")
+        if kind == "strategic":
+            return self.strategic
+        if kind == "operational":
+            return self.operational
+        trees = {
+            "perspective": [self.strategic],
+            "strategic-objective": [self.strategic],
+            "unit": [self.units] if self.units else [],
+            "position": self.individual,
+        }.get(kind, [])
+        wanted_kind = {
+            "perspective": "perspective",
+            "strategic-objective": "strategic_objective",
+            "position": "position",
+        }.get(kind)
+        for tree in trees:
+            for node in tree.walk():
+                if wanted_kind and node.kind != wanted_kind:
+                    continue
+                if node.key == key or (node.code and node.code == key):
+                    return node
+        return None
+
+
+def _objective_rows(
+    objective: ObjectiveData, indicator: IndicatorData, rows: Iterable[Row]
+) -> list[Row]:
+    """Rows as scored: an objective neutralized in the plan update neutralizes its rows."""
+    out = []
+    for row in rows:
+        if objective.status != ACTIVE and row.status == ACTIVE:
+            row = Row(**{**row.__dict__, "status": objective.status, "reason": objective.reason})
+        out.append(row)
+    return out
+
+
+def ente_row(indicator: IndicatorData) -> Row | None:
+    """The indicator's row in the Ente table: the Ente-level target if there is one, else the
+    only unit's target, else the mean of the units' figures (first row of each unit)."""
+    if not indicator.targets:
+        return None
+    for row in indicator.targets:
+        if row.unit_key is None:
+            return row
+    first_by_unit: dict[str, Row] = {}
+    for row in indicator.targets:
+        first_by_unit.setdefault(row.unit_key or "", row)
+    if len(first_by_unit) == 1:
+        return next(iter(first_by_unit.values()))
+    parts = tuple(first_by_unit.values())
+    head = parts[0]
+    return Row(
+        key=f"ente:{indicator.key}",
+        label=head.label,
+        objective_key=head.objective_key,
+        objective_weight=head.objective_weight,
+        indicator_key=indicator.key,
+        weight=head.weight,
+        unit_key=None,
+        derived_from=parts,
+    )
+
+
+def _objective_node(objective: ObjectiveData, rows: list[Row]) -> Node:
+    return Node(
+        key=objective.key,
+        name=objective.title,
+        kind="objective",
+        code=objective.code,
+        weight=objective.weight,
+        rows=rows,
+    )
+
+
+def score_cycle(data: CycleData) -> CycleScore:
+    """Score a whole cycle: strategic tree, Ente table, units, positions, consistency checks."""
+    rules = data.rules
+
+    strategic = Node("strategic", "Obiettivi strategici", "strategic")
+    for perspective in data.perspectives:
+        p_node = Node(
+            f"perspective:{perspective.code}",
+            perspective.name,
+            "perspective",
+            code=perspective.code,
+            weight=perspective.weight,
+        )
+        for goal in perspective.strategic_objectives:
+            g_node = Node(
+                f"strategic-objective:{goal.code}",
+                goal.title,
+                "strategic_objective",
+                code=goal.code,
+                weight=goal.weight,
+            )
+            for objective in goal.objectives:
+                rows = [
+                    row
+                    for indicator in objective.indicators
+                    for row in _objective_rows(objective, indicator, indicator.targets)
+                ]
+                g_node.children.append(_objective_node(objective, rows))
+            p_node.children.append(g_node)
+        strategic.children.append(p_node)
+
+    operational = Node("operational", "Obiettivi operativi dell'Ente", "operational")
+    goals: dict[str, Node] = {}
+    titles = {goal.code: goal.title for p in data.perspectives for goal in p.strategic_objectives}
+    ente_rows: list[Row] = []
+    unit_rows: dict[str, list[Row]] = {}
+    for objective in data.operational:
+        rows = []
+        for indicator in objective.indicators:
+            candidate = ente_row(indicator)
+            if candidate is not None:
+                rows.extend(_objective_rows(objective, indicator, [candidate]))
+            for row in _objective_rows(objective, indicator, indicator.targets):
+                if row.unit_key is not None:
+                    unit_rows.setdefault(row.unit_key, []).append(row)
+        ente_rows.extend(rows)
+        code = objective.strategic_code
+        if code not in goals:
+            goals[code] = Node(
+                f"operational:{code}",
+                titles.get(code, code or "Senza obiettivo strategico"),
+                "strategic_objective",
+                code=code,
+            )
+            operational.children.append(goals[code])
+        goals[code].children.append(_objective_node(objective, rows))
+
+    units = None
+    if data.units is not None:
+
+        def build(unit: UnitData) -> Node:
+            rows = ente_rows if unit.kind == "ente" else unit_rows.get(unit.key, [])
+            return Node(
+                unit.key,
+                unit.name,
+                unit.kind,
+                method=unit.method,
+                weight=unit.weight,
+                rows=list(rows),
+                children=[build(child) for child in unit.children],
+            )
+
+        units = score_tree(build(data.units), rules)
+
+    individual = []
+    for position in data.positions:
+        rows = [
+            row
+            for objective in position.objectives
+            for indicator in objective.indicators
+            for row in _objective_rows(objective, indicator, indicator.targets)
+        ]
+        node = Node(position.key, position.title, "position", weight=position.weight, rows=rows)
+        individual.append(score_tree(node, rules))
+
+    strategic_result = score_tree(strategic, rules)
+    operational_result = score_tree(operational, rules)
+    counts = {}
+    for name, tree in (("strategic", strategic_result), ("operational", operational_result)):
+        objectives = [n for n in tree.walk() if n.kind == "objective" and n.achievement is not None]
+        counts[f"{name}:total"] = len(objectives)
+        counts[f"{name}:full"] = sum(1 for n in objectives if n.achievement == HUNDRED)
+    score = CycleScore(
+        year=data.year,
+        name=data.name,
+        strategic=strategic_result,
+        operational=operational_result,
+        units=units,
+        individual=individual,
+        counts=counts,
+        checks=[],
+    )
+    score.checks = [check for stated in data.stated for check in _checks(score, stated)]
+    return score
+
+
+def _decimals(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _same(stated: Decimal, computed: Decimal | None) -> bool:
+    if computed is None:
+        return False
+    places = Decimal(1).scaleb(-_decimals(stated))
+    return computed.quantize(places, rounding=ROUND_HALF_UP) == stated
+
+
+def _checks(score: CycleScore, stated: Stated) -> list[Check]:
+    if stated.node.startswith("count:"):
+        computed = score.counts.get(stated.node.removeprefix("count:"))
+        value = None if computed is None else Decimal(computed)
+        return [Check(stated, "numero", stated.value, value, "", _same(stated.value, value))]
+    node = score.find(stated.node)
+    if node is None:
+        return [Check(stated, "valore", stated.value, None, "nodo non trovato", False)]
+    checks = [
+        Check(
+            stated,
+            "valore",
+            stated.value,
+            node.achievement,
+            node.formula,
+            _same(stated.value, node.achievement),
+        )
+    ]
+    if stated.sum is not None:
+        checks.append(
+            Check(
+                stated, "somma", stated.sum, node.total, node.formula, _same(stated.sum, node.total)
+            )
+        )
+    if stated.count is not None:
+        computed = Decimal(node.count)
+        checks.append(
+            Check(
+                stated,
+                "numero",
+                Decimal(stated.count),
+                computed,
+                node.formula,
+                computed == stated.count,
+            )
+        )
+    return checks
+
+
+# ---------------------------------------------------------------------------------- JSON form
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(_r2(value))
+
+
+def row_to_dict(row: RowResult) -> dict:
+    return {
+        "key": row.key,
+        "name": row.label,
+        "kind": "target",
+        "code": "",
+        "achievement": _number(row.achievement),
+        "formula": row.formula,
+        "override": row.override,
+        "override_reason": row.override_reason,
+        "excluded": row.excluded_reason or None,
+        "band": row.band.key if row.band else None,
+        "children": [],
+    }
+
+
+def node_to_dict(node: NodeResult, with_rows: bool = True) -> dict:
+    children = [node_to_dict(child, with_rows) for child in node.children]
+    if with_rows:
+        children += [row_to_dict(row) for row in node.rows]
+    return {
+        "key": node.key,
+        "name": node.name,
+        "kind": node.kind,
+        "code": node.code or None,
+        "achievement": _number(node.achievement),
+        "formula": node.formula,
+        "method": node.method,
+        "band": node.band.key if node.band else None,
+        "excluded": [{"name": e.label, "reason": e.reason} for e in node.excluded],
+        "children": children,
+    }
+
+
+def cycle_to_dict(score: CycleScore) -> dict:
+    strategic = node_to_dict(score.strategic)
+    return {
+        "cycle": score.year,
+        "name": score.name,
+        "strategic": {
+            "achievement": strategic["achievement"],
+            "formula": strategic["formula"],
+            "perspectives": strategic["children"],
+        },
+        "operational": node_to_dict(score.operational),
+        "units": node_to_dict(score.units) if score.units else None,
+        "individual": [node_to_dict(p) for p in score.individual],
+        "counts": score.counts,
+        "overrides": [row_to_dict(row) for row in score.overrides()],
+        "discrepancies": [
+            {
+                "ref": c.stated.ref,
+                "label": c.stated.label,
+                "node": c.stated.node,
+                "field": c.field,
+                "stated": float(c.stated_value),
+                "computed": _number(c.computed),
+                "formula": c.formula,
+                "message": c.message,
+            }
+            for c in score.discrepancies
+        ],
+    }
