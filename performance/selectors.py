@@ -253,3 +253,88 @@ def unit_subtree(*, score: scoring.CycleScore, name_or_key: str) -> scoring.Node
             return node
     matches = [n for n in nodes if wanted in n.name.casefold()]
     return matches[0] if len(matches) == 1 else None
+
+
+def current_cycle() -> Cycle | None:
+    return cycle_list().first()
+
+
+def current_period(*, cycle: Cycle, today=None) -> MeasurementPeriod | None:
+    """The period being measured: the first whose end is not yet past, else the final one."""
+    from django.utils import timezone
+
+    today = today or timezone.localdate()
+    periods = list(MeasurementPeriod.objects.filter(cycle=cycle).order_by("end_date"))
+    for period in periods:
+        if period.end_date >= today:
+            return period
+    final = [p for p in periods if p.is_final]
+    return final[0] if final else (periods[-1] if periods else None)
+
+
+def scored_targets(*, cycle: Cycle) -> QuerySet[Target]:
+    """Targets that expect a value: active rows of active objectives."""
+    return Target.objects.filter(
+        indicator__objective__cycle=cycle,
+        status=Target.Status.ACTIVE,
+        indicator__objective__status=Objective.Status.ACTIVE,
+    )
+
+
+def unit_completeness(
+    *, cycle: Cycle, period: MeasurementPeriod, unit_ids: set[int] | None
+) -> list[dict]:
+    """Per unit: how many of its targets have a value in ``period`` (two queries)."""
+    from django.db.models import Count, Q
+
+    units = Unit.objects.filter(cycle=cycle)
+    if unit_ids is not None:
+        units = units.filter(id__in=unit_ids)
+    counts = (
+        scored_targets(cycle=cycle)
+        .filter(unit__in=units)
+        .values("unit_id")
+        .annotate(
+            total=Count("id"),
+            done=Count("id", filter=Q(actuals__period=period)),
+        )
+    )
+    by_unit = {c["unit_id"]: c for c in counts}
+    out = []
+    for unit in units.order_by("order", "id"):
+        c = by_unit.get(unit.id)
+        if not c:
+            continue
+        out.append(
+            {
+                "unit": unit,
+                "total": c["total"],
+                "done": c["done"],
+                "percent": round(100 * c["done"] / c["total"]) if c["total"] else 100,
+            }
+        )
+    return out
+
+
+def missing_values(
+    *, cycle: Cycle, period: MeasurementPeriod, unit_ids: set[int] | None, limit: int = 20
+) -> list[Target]:
+    targets = (
+        scored_targets(cycle=cycle)
+        .filter(unit__isnull=False)
+        .exclude(actuals__period=period)
+        .select_related("unit", "indicator__objective")
+        .order_by("unit__order", "indicator__objective__order", "indicator__order", "order")
+    )
+    if unit_ids is not None:
+        targets = targets.filter(unit_id__in=unit_ids)
+    return list(targets[:limit])
+
+
+def latest_changes(*, cycle: Cycle, unit_ids: set[int] | None, limit: int = 10) -> list:
+    history = Actual.history.filter(target__indicator__objective__cycle=cycle).select_related(
+        "history_user", "target__unit", "target__indicator", "period"
+    )
+    if unit_ids is not None:
+        history = history.filter(target__unit_id__in=unit_ids)
+    return list(history.order_by("-history_date")[:limit])

@@ -147,9 +147,7 @@ def test_change_with_baseline_reduction_partially_met():
     spec = {"kind": "change", "change_pct": -20, "baseline": 524}
     result = score_rule(spec, Value(number=D("421.5")), RULES)
     assert result.pct.quantize(D("0.0001")) == D("97.8053")
-    assert result.formula == (
-        "(421,5 − 524)/524 = -19,56% (obiettivo -20%) → -19,56/-20 = 97,81%"
-    )
+    assert result.formula == ("(421,5 − 524)/524 = -19,56% (obiettivo -20%) → -19,56/-20 = 97,81%")
 
 
 def test_change_with_baseline_reduction_exceeded():
@@ -822,7 +820,7 @@ def test_dec_rejects(raw, word):
 
 
 def test_dec_error_names_the_field():
-    with pytest.raises(ScoringError, match="^soglia: «abc» non è un numero$"):
+    with pytest.raises(ScoringError, match=r"^soglia: «abc» non è un numero$"):
         dec("abc", "soglia")
-    with pytest.raises(ScoringError, match="^valore: "):
+    with pytest.raises(ScoringError, match=r"^valore: "):
         dec("abc")

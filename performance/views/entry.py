@@ -1,0 +1,3 @@
+"""Workspace views: entry (see performance/urls.py)."""
+
+urlpatterns: list = []

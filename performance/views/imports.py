@@ -1,0 +1,3 @@
+"""Workspace views: imports (see performance/urls.py)."""
+
+urlpatterns: list = []

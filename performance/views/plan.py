@@ -1,0 +1,3 @@
+"""Workspace views: plan (see performance/urls.py)."""
+
+urlpatterns: list = []

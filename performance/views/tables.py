@@ -1,0 +1,3 @@
+"""Workspace views: tables (see performance/urls.py)."""
+
+urlpatterns: list = []

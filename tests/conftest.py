@@ -1,0 +1,31 @@
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from performance.dataset import read_dataset
+
+DATASET_2019 = Path(settings.BASE_DIR) / "fixtures" / "cycle-2019.yaml"
+
+
+@pytest.fixture(scope="session")
+def dataset_2019() -> dict:
+    """The 2019 dataset as read from YAML (read once; copy before changing it)."""
+    return read_dataset(DATASET_2019)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, dataset_2019):
+    """The test database starts with the 2019 cycle loaded (tests run in transactions that
+    roll back, so each test sees it unchanged)."""
+    from performance.services import cycle_load
+
+    with django_db_blocker.unblock():
+        cycle_load(data=dataset_2019)
+
+
+@pytest.fixture
+def cycle_2019(db):
+    from organization.models import Cycle
+
+    return Cycle.objects.select_related("organization").get(year=2019)
