@@ -452,11 +452,11 @@ def _deadline(spec: dict, value: Value, rules: Rules) -> RuleResult:
         )
     raw = HUNDRED - lateness.points_per_day * counted
     pct = max(lateness.floor, raw)
-    floor_note = f", minimo {fmt(lateness.floor)}%" if raw < lateness.floor else ""
+    floor_note = f" → minimo {fmt_pct(lateness.floor)}" if raw < lateness.floor else ""
     return RuleResult(
         pct,
         f"{fmt_date(value.date)}: {late} giorni di ritardo sul {fmt_date(due)} → "
-        f"100 − {counted} × {fmt(lateness.points_per_day)} = {fmt_pct(pct)}{floor_note}",
+        f"100 − {counted} × {fmt(lateness.points_per_day)} = {fmt_pct(raw)}{floor_note}",
     )
 
 
@@ -652,10 +652,12 @@ def score_row(row: Row, rules: Rules) -> RowResult:
         if not row.override_reason.strip():
             raise ScoringError(f"{row.label}: la rettifica manuale richiede una motivazione")
         achievement = rounding.apply(clamp(row.override))
-        by_rule = f" (la regola darebbe {fmt_pct(rounding.apply(rule_value))}: {formula})"
-        formula = (
-            f"valore rettificato {fmt_pct(achievement)}{by_rule if rule_value is not None else ''}"
+        by_rule = (
+            f" (la regola darebbe {fmt_pct(rounding.apply(rule_value))}: {formula})"
+            if rule_value is not None
+            else (f" ({formula})" if formula else "")
         )
+        formula = f"valore rettificato {fmt_pct(achievement)}{by_rule}"
         formula += f" — {row.override_reason}"
         return RowResult(
             achievement=achievement,
@@ -743,7 +745,14 @@ def _mean(
     if total_weight <= 0:
         raise ScoringError("pesi: la somma dei pesi deve essere maggiore di 0")
     equal = all(w == items[0][1] for _, w in items)
-    factor = None
+    factor, note = None, ""
+    weighted_level = not all(w == ONE for _, w in items)
+    if rules.weight_total is not None and weighted_level and total_weight != rules.weight_total:
+        factor = rules.weight_total / total_weight
+        note = (
+            f" [pesi riscalati × {fmt(_r2(factor))}: somma {fmt(total_weight)}"
+            f" invece di {fmt(rules.weight_total)}]"
+        )
     if equal:
         total = sum((v for v, _ in items), ZERO)
         mean = total / len(items)
@@ -751,20 +760,13 @@ def _mean(
             formula = f"({' + '.join(fmt(v) for v, _ in items)})/{len(items)}"
         else:
             formula = f"{fmt(total)}/{len(items)}"
-        return mean, formula, total, None
+        return mean, formula + note, total, factor
     weighted = sum((v * w for v, w in items), ZERO)
     mean = weighted / total_weight
     terms = " + ".join(f"{fmt(w)} × {fmt(v)}" for v, w in items[:8])
     if len(items) > 8:
         terms += " + …"
-    formula = f"({terms})/{fmt(total_weight)}"
-    if rules.weight_total is not None and total_weight != rules.weight_total:
-        factor = rules.weight_total / total_weight
-        formula += (
-            f" [pesi riscalati × {fmt(_r2(factor))}: somma {fmt(total_weight)}"
-            f" invece di {fmt(rules.weight_total)}]"
-        )
-    return mean, formula, weighted, factor
+    return mean, f"({terms})/{fmt(total_weight)}{note}", weighted, factor
 
 
 def score_tree(node: Node, rules: Rules) -> NodeResult:

@@ -1,11 +1,10 @@
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from performance.dataset import read_dataset
 
-DATASET_2019 = Path(settings.BASE_DIR) / "fixtures" / "cycle-2019.yaml"
+DATASET_2019 = Path(__file__).resolve().parents[1] / "fixtures" / "cycle-2019.yaml"
 
 
 @pytest.fixture(scope="session")

@@ -167,7 +167,9 @@ def test_every_measured_row_equals_the_published_percentage(cycle_2019, score):
 def test_overrides_are_the_rows_no_rule_explains(score):
     overrides = score.overrides()
     assert len(overrides) == 12
-    assert all(r.override_reason.startswith("valore approvato nella Relazione 2019") for r in overrides)
+    assert all(
+        r.override_reason.startswith("valore approvato nella Relazione 2019") for r in overrides
+    )
     data_management = next(r for r in overrides if r.label == "Attivazione del Data Management")
     assert data_management.achievement == 80
     assert data_management.rule_value == 70

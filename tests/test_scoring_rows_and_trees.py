@@ -187,11 +187,6 @@ def test_override_of_zero_is_an_override():
     assert result.formula.startswith("valore rettificato 0% (la regola darebbe 80%")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: score_row builds the 'la regola darebbe …' text with rounding.apply(None) "
-    "before checking rule_value, so an override without a rule figure raises AttributeError",
-)
 @pytest.mark.parametrize(
     "r",
     [
@@ -207,10 +202,6 @@ def test_override_without_a_value(r):
     assert result.formula == "valore rettificato 90% — dato OIV"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: same unguarded rounding.apply(rule_value) when the rule cannot score the value",
-)
 def test_override_when_the_rule_cannot_score_the_value():
     r = Row(
         "a",
@@ -549,11 +540,6 @@ def test_weight_total_met_no_rescale():
     assert result.formula == "(60 × 80 + 40 × 50)/100 = 68%"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _mean returns early for equal weights, so equal weights that do not add up "
-    "to Rules.weight_total are never reported as rescaled",
-)
 def test_weight_total_rescale_with_equal_weights():
     rules = Rules(weight_total=D(100))
     node_rows = [row("a", 80, weight=D(25)), row("b", 60, weight=D(25)), row("c", 70, weight=D(25))]

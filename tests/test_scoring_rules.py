@@ -253,11 +253,6 @@ def test_deadline_floor():
     assert "minimo 50%" in result.formula
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when the floor applies the deadline formula states a false equation "
-    "('100 − 8 × 10 = 50%'); it should show the raw figure (20%) and then the floor",
-)
 def test_deadline_floor_formula_shows_the_raw_penalty():
     rules = Rules.from_dict({"lateness": {"points_per_day": 10, "floor": 50}})
     result = score_rule(DEADLINE, Value(date=dt.date(2019, 7, 8)), rules)
