@@ -593,6 +593,7 @@ class RowResult:
     achievement: Decimal | None
     formula: str
     rule_value: Decimal | None = None
+    raw: Decimal | None = None  # the achievement before the row rounding (or the override)
     override: bool = False
     override_reason: str = ""
     excluded_reason: str = ""
@@ -622,7 +623,7 @@ def score_row(row: Row, rules: Rules) -> RowResult:
     rule_value: Decimal | None
     if row.derived_from:
         parts = [score_row(part, rules) for part in row.derived_from]
-        measured = [p.achievement for p in parts if p.achievement is not None]
+        measured = [_row_figure(p, rules) for p in parts if p.achievement is not None]
         if not measured and row.override is None:
             reason = "nessuna unità ha un valore misurato"
             return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
@@ -663,6 +664,7 @@ def score_row(row: Row, rules: Rules) -> RowResult:
             achievement=achievement,
             formula=formula,
             rule_value=rule_value,
+            raw=clamp(row.override),
             override=True,
             override_reason=row.override_reason,
             band=rules.band_for(achievement),
@@ -676,6 +678,7 @@ def score_row(row: Row, rules: Rules) -> RowResult:
         achievement=achievement,
         formula=formula,
         rule_value=rule_value,
+        raw=rule_value,
         band=rules.band_for(achievement),
         **common,
     )
@@ -729,6 +732,14 @@ class NodeResult:
 
     def all_rows(self) -> list[RowResult]:
         return [row for node in self.walk() for row in node.rows]
+
+
+def _row_figure(row: RowResult, rules: Rules) -> Decimal:
+    """The figure a row contributes to a roll-up: rounded, or raw without roll_up_uses_rounded."""
+    if not rules.roll_up_uses_rounded and row.raw is not None:
+        return row.raw
+    assert row.achievement is not None
+    return row.achievement
 
 
 def _figure(result: NodeResult | RowResult, rules: Rules) -> Decimal | None:
@@ -804,11 +815,13 @@ def score_tree(node: Node, rules: Rules) -> NodeResult:
                 by_objective.setdefault(row.objective_key, []).append(row)
             objective_rounding = rules.rounding_for("objective")
             for group in by_objective.values():
-                mean, _, _, _ = _mean([(r.achievement, r.weight) for r in group], rules, "sum")
+                mean, _, _, _ = _mean(
+                    [(_row_figure(r, rules), r.weight) for r in group], rules, "sum"
+                )
                 value = objective_rounding.apply(mean) if rules.roll_up_uses_rounded else mean
                 items.append((value, group[0].objective_weight))
         else:
-            items = [(r.achievement, r.weight) for r in measured]  # type: ignore[misc]
+            items = [(_row_figure(r, rules), r.weight) for r in measured]
     else:
         style = "list"
         for child_node, child in zip(node.children, children, strict=True):

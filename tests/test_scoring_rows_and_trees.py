@@ -1053,3 +1053,19 @@ def test_cycle_without_units():
     assert cycle_to_dict(score)["units"] is None
     assert score.checks == []
     assert cycle_to_dict(score)["discrepancies"] == []
+
+
+def test_rows_contribute_unrounded_figures_without_roll_up_uses_rounded():
+    rows = [
+        Row(
+            key="a", label="a", spec={"kind": "at_least", "threshold": 3}, value=Value(number=D(2))
+        ),
+        Row(
+            key="b", label="b", spec={"kind": "at_least", "threshold": 3}, value=Value(number=D(3))
+        ),
+    ]
+    node = Node("u", "Unità", "servizio", method="own_rows", rows=rows)
+    rounded = score_tree(node, Rules.from_dict({}))
+    raw = score_tree(node, Rules.from_dict({"roll_up_uses_rounded": False}))
+    assert rounded.achievement == D("83.50")  # (67 + 100)/2
+    assert raw.achievement == D("83.33")  # (66,666… + 100)/2, half up at 2 decimals
