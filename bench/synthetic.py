@@ -134,7 +134,8 @@ def synthetic_dataset(scale: int, base: Mapping | None = None) -> dict:
             **{k: v for k, v in block.items() if k != "objectives"},
             "position": _suffix(block["position"], c),
             "objectives": [
-                _copy_objective(objective, c, remaps[c]) for objective in block.get("objectives") or []
+                _copy_objective(objective, c, remaps[c])
+                for objective in block.get("objectives") or []
             ],
         }
         for c in copies

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 
 ZERO = Decimal(0)
@@ -266,7 +266,7 @@ class Rules:
 # ----------------------------------------------------------------------------- values and specs
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Value:
     """A measured value: a number, a date, done/not done, k of n, or the parts of a multi target."""
 
@@ -566,7 +566,7 @@ def _r2(value: Decimal) -> Decimal:
 # ------------------------------------------------------------------------------------------ rows
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     """One scored row: a target with its value (or the Ente-level mean of several units' rows)."""
 
@@ -586,7 +586,7 @@ class Row:
     derived_from: tuple[Row, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RowResult:
     key: str
     label: str
@@ -604,7 +604,18 @@ class RowResult:
     unit_key: str | None = None
 
 
-def score_row(row: Row, rules: Rules) -> RowResult:
+def score_row(row: Row, rules: Rules, cache: dict | None = None) -> RowResult:
+    """Score one row. ``cache`` (one per scoring run) scores a row met in several trees once."""
+    if cache is not None:
+        cache_key = (row.key, row.status)
+        found = cache.get(cache_key)
+        if found is None:
+            found = cache[cache_key] = _score_row(row, rules, cache)
+        return found
+    return _score_row(row, rules, None)
+
+
+def _score_row(row: Row, rules: Rules, cache: dict | None) -> RowResult:
     common = {
         "key": row.key,
         "label": row.label,
@@ -622,7 +633,7 @@ def score_row(row: Row, rules: Rules) -> RowResult:
         return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
     rule_value: Decimal | None
     if row.derived_from:
-        parts = [score_row(part, rules) for part in row.derived_from]
+        parts = [score_row(part, rules, cache) for part in row.derived_from]
         measured = [_row_figure(p, rules) for p in parts if p.achievement is not None]
         if not measured and row.override is None:
             reason = "nessuna unità ha un valore misurato"
@@ -780,10 +791,10 @@ def _mean(
     return mean, f"({terms})/{fmt(total_weight)}{note}", weighted, factor
 
 
-def score_tree(node: Node, rules: Rules) -> NodeResult:
-    """Score a node and everything below it."""
-    children = [score_tree(child, rules) for child in node.children]
-    rows = [score_row(row, rules) for row in node.rows]
+def score_tree(node: Node, rules: Rules, cache: dict | None = None) -> NodeResult:
+    """Score a node and everything below it (``cache``: see `score_row`)."""
+    children = [score_tree(child, rules, cache) for child in node.children]
+    rows = [score_row(row, rules, cache) for row in node.rows]
     method = node.method or rules.method_for(node.kind)
     if method not in METHODS:
         raise ScoringError(f"{node.name}: metodo di aggregazione «{method}» sconosciuto")
@@ -1003,7 +1014,7 @@ def _objective_rows(
     out = []
     for row in rows:
         if objective.status != ACTIVE and row.status == ACTIVE:
-            row = Row(**{**row.__dict__, "status": objective.status, "reason": objective.reason})
+            row = replace(row, status=objective.status, reason=objective.reason)
         out.append(row)
     return out
 
@@ -1049,6 +1060,7 @@ def _objective_node(objective: ObjectiveData, rows: list[Row]) -> Node:
 def score_cycle(data: CycleData) -> CycleScore:
     """Score a whole cycle: strategic tree, Ente table, units, positions, consistency checks."""
     rules = data.rules
+    cache: dict = {}
 
     strategic = Node("strategic", "Obiettivi strategici", "strategic")
     for perspective in data.perspectives:
@@ -1118,7 +1130,7 @@ def score_cycle(data: CycleData) -> CycleScore:
                 children=[build(child) for child in unit.children],
             )
 
-        units = score_tree(build(data.units), rules)
+        units = score_tree(build(data.units), rules, cache)
 
     individual = []
     for position in data.positions:
@@ -1129,10 +1141,10 @@ def score_cycle(data: CycleData) -> CycleScore:
             for row in _objective_rows(objective, indicator, indicator.targets)
         ]
         node = Node(position.key, position.title, "position", weight=position.weight, rows=rows)
-        individual.append(score_tree(node, rules))
+        individual.append(score_tree(node, rules, cache))
 
-    strategic_result = score_tree(strategic, rules)
-    operational_result = score_tree(operational, rules)
+    strategic_result = score_tree(strategic, rules, cache)
+    operational_result = score_tree(operational, rules, cache)
     counts = {}
     for name, tree in (("strategic", strategic_result), ("operational", operational_result)):
         objectives = [n for n in tree.walk() if n.kind == "objective" and n.achievement is not None]

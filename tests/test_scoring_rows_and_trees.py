@@ -1,6 +1,7 @@
 """Rows (exclusions, overrides, Ente rows), roll-ups of trees and whole cycles."""
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -312,7 +313,7 @@ def test_derived_row_override():
     base = ente_row(
         IndicatorData("i1", "Ind", [row("u1", 80, unit_key="u1"), row("u2", 60, unit_key="u2")])
     )
-    derived = Row(**{**base.__dict__, "override": D(75), "override_reason": "media OIV"})
+    derived = replace(base, override=D(75), override_reason="media OIV")
     result = score_row(derived, RULES)
     assert result.achievement == 75
     assert result.rule_value == 70
