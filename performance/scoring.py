@@ -205,9 +205,13 @@ class Rules:
         data = data or {}
         rounding = {"default": Rounding(2), "row": Rounding(0)}
         for kind, spec in (data.get("rounding") or {}).items():
-            rounding[kind] = Rounding(
-                int(spec.get("decimals", 2)), str(spec.get("mode", "half_up"))
-            )
+            if not isinstance(spec, Mapping):
+                raise ScoringError(f"arrotondamento «{kind}»: indicare decimals e mode")
+            try:
+                decimals = int(spec.get("decimals", 2))
+            except (TypeError, ValueError):
+                raise ScoringError(f"arrotondamento «{kind}»: decimali non validi") from None
+            rounding[kind] = Rounding(decimals, str(spec.get("mode", "half_up")))
         late = data.get("lateness") or {}
         lateness = Lateness(
             points_per_day=dec(late.get("points_per_day", 1), "penalità per giorno di ritardo"),
@@ -1256,8 +1260,8 @@ def node_to_dict(node: NodeResult, with_rows: bool = True) -> dict:
     }
 
 
-def cycle_to_dict(score: CycleScore) -> dict:
-    strategic = node_to_dict(score.strategic)
+def cycle_to_dict(score: CycleScore, with_rows: bool = True) -> dict:
+    strategic = node_to_dict(score.strategic, with_rows)
     return {
         "cycle": score.year,
         "name": score.name,
@@ -1266,9 +1270,9 @@ def cycle_to_dict(score: CycleScore) -> dict:
             "formula": strategic["formula"],
             "perspectives": strategic["children"],
         },
-        "operational": node_to_dict(score.operational),
-        "units": node_to_dict(score.units) if score.units else None,
-        "individual": [node_to_dict(p) for p in score.individual],
+        "operational": node_to_dict(score.operational, with_rows),
+        "units": node_to_dict(score.units, with_rows) if score.units else None,
+        "individual": [node_to_dict(p, with_rows) for p in score.individual],
         "counts": score.counts,
         "overrides": [row_to_dict(row) for row in score.overrides()],
         "discrepancies": [

@@ -41,7 +41,8 @@ def final_period(*, cycle: Cycle) -> MeasurementPeriod | None:
 
 def cycle_data(*, cycle: Cycle, period: MeasurementPeriod | None = None) -> scoring.CycleData:
     """Everything the engine needs to score ``cycle`` with the values of ``period`` (default:
-    the final period). Nine queries, whatever the size of the plan."""
+    the final period). Ten queries (nine when ``period`` is given), whatever the size of the
+    plan."""
     period = period or final_period(cycle=cycle)
     rules = scoring.Rules.from_dict(cycle.rules)
 
@@ -419,6 +420,12 @@ def _value_text(actual: dict | None) -> str:
         return actual["text"]
 
     def one(number, date, done, k, n) -> str:
+        try:
+            return figure(number, date, done, k, n)
+        except scoring.ScoringError:  # a malformed stored part: show it as it is
+            return " ".join(str(v) for v in (number, date, done, k, n) if v is not None)
+
+    def figure(number, date, done, k, n) -> str:
         if number is not None:
             return scoring.fmt(scoring.dec(number))
         if date is not None:
@@ -972,6 +979,8 @@ def _history_value(model, name: str, value) -> str:
         return scoring.fmt_date(value)
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, Objective):
+        return value.title  # its str() is cut at 120 characters
     return str(value)
 
 

@@ -819,3 +819,9 @@ def test_dec_error_names_the_field():
         dec("abc", "soglia")
     with pytest.raises(ScoringError, match=r"^valore: "):
         dec("abc")
+
+
+@pytest.mark.parametrize("spec", [3, {"decimals": "due"}])
+def test_rules_rounding_must_be_a_mapping_with_whole_decimals(spec):
+    with pytest.raises(ScoringError, match="arrotondamento «row»"):
+        Rules.from_dict({"rounding": {"row": spec}})

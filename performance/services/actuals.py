@@ -29,6 +29,62 @@ class StaleActualError(ValidationError):
         )
 
 
+def actual_fields(
+    *,
+    target: Target,
+    user: AbstractBaseUser | None,
+    number: Decimal | None = None,
+    date: dt.date | None = None,
+    done: bool | None = None,
+    k: Decimal | None = None,
+    n: Decimal | None = None,
+    parts: list[dict] | None = None,
+    text: str = "",
+    note: str = "",
+    source: str = "",
+    measured_on: dt.date | None = None,
+    override_pct: Decimal | None = None,
+    override_reason: str = "",
+) -> dict:
+    """The Actual fields to write for a value, checked against the target's rule and the override
+    rules first (ValidationError by field otherwise). Shared by actual_record and
+    performance.services.entry.unit_values_record."""
+    if override_pct is not None:
+        if not override_reason.strip():
+            raise ValidationError({"override_reason": "La rettifica richiede una motivazione."})
+        if not Decimal(0) <= override_pct <= Decimal(100):
+            raise ValidationError({"override_pct": "La percentuale deve essere tra 0 e 100."})
+    try:
+        value = scoring.Value(
+            number=number,
+            date=date,
+            done=done,
+            k=k,
+            n=n,
+            parts=None if parts is None else tuple(scoring.Value.from_dict(p) for p in parts),
+        )
+        if not value.is_empty():
+            scoring.score_rule(target.rule, value, scoring.Rules())
+    except scoring.ScoringError as error:
+        raise ValidationError({"value": str(error)}) from error
+    return {
+        "value_number": number,
+        "value_date": date,
+        "value_done": done,
+        "value_k": k,
+        "value_n": n,
+        "value_parts": parts,
+        "text": text,
+        "note": note,
+        "source": source,
+        "measured_on": measured_on,
+        "override_pct": override_pct,
+        "override_reason": override_reason.strip() if override_pct is not None else "",
+        "recorded_by": user,
+        "recorded_at": timezone.now(),
+    }
+
+
 def actual_record(
     *,
     target: Target,
@@ -56,40 +112,22 @@ def actual_record(
     """
     if period.cycle_id != target.indicator.objective.cycle_id:
         raise ValidationError("Il periodo non appartiene al ciclo del target.")
-    if override_pct is not None:
-        if not override_reason.strip():
-            raise ValidationError({"override_reason": "La rettifica richiede una motivazione."})
-        if not Decimal(0) <= override_pct <= Decimal(100):
-            raise ValidationError({"override_pct": "La percentuale deve essere tra 0 e 100."})
-    value = scoring.Value(
+    fields = actual_fields(
+        target=target,
+        user=user,
         number=number,
         date=date,
         done=done,
         k=k,
         n=n,
-        parts=None if parts is None else tuple(scoring.Value.from_dict(p) for p in parts),
+        parts=parts,
+        text=text,
+        note=note,
+        source=source,
+        measured_on=measured_on,
+        override_pct=override_pct,
+        override_reason=override_reason,
     )
-    if not value.is_empty():
-        try:
-            scoring.score_rule(target.rule, value, scoring.Rules())
-        except scoring.ScoringError as error:
-            raise ValidationError({"value": str(error)}) from error
-    fields = {
-        "value_number": number,
-        "value_date": date,
-        "value_done": done,
-        "value_k": k,
-        "value_n": n,
-        "value_parts": parts,
-        "text": text,
-        "note": note,
-        "source": source,
-        "measured_on": measured_on,
-        "override_pct": override_pct,
-        "override_reason": override_reason.strip() if override_pct is not None else "",
-        "recorded_by": user,
-        "recorded_at": timezone.now(),
-    }
     with transaction.atomic():
         current = Actual.objects.select_for_update().filter(target=target, period=period).first()
         if current is None:

@@ -156,7 +156,7 @@ def cycle_load(
         errors.add("cycle.year", "anno mancante o non valido")
     try:
         rules = scoring.Rules.from_dict(data.get("rules"))
-    except (scoring.ScoringError, KeyError, TypeError, ValueError) as error:
+    except (scoring.ScoringError, AttributeError, KeyError, TypeError, ValueError) as error:
         errors.add("rules", str(error))
         rules = scoring.Rules()
     errors.raise_if_any()
@@ -216,6 +216,29 @@ class _CycleLoader:
         self.objectives: list[tuple[Objective, list]] = []  # (objective, indicators data)
         self.order = 0
 
+    def _key(self, data: Mapping, path: str, seen: Mapping, field: str = "key") -> str | None:
+        """The element's code, if present and not repeated (else the error is recorded)."""
+        key = data.get(field)
+        if key is None or str(key).strip() == "":
+            self.errors.add(f"{path}.{field}", "manca il codice")
+            return None
+        key = str(key)
+        if key in seen:
+            self.errors.add(f"{path}.{field}", f"codice «{key}» ripetuto")
+            return None
+        return key
+
+    def _weight(self, data: Mapping, path: str) -> Decimal:
+        try:
+            weight = scoring.dec(data.get("weight", 1), "peso")
+        except scoring.ScoringError as error:
+            self.errors.add(f"{path}.weight", str(error))
+            return Decimal(1)
+        if weight < 0:
+            self.errors.add(f"{path}.weight", "il peso non può essere negativo")
+            return Decimal(1)
+        return weight
+
     def load(self, data: Mapping) -> None:
         self._documents(data.get("documents") or [])
         self._periods(data.get("periods") or [])
@@ -250,12 +273,15 @@ class _CycleLoader:
         kinds = set(PlanDocument.Kind.values)
         for index, doc in enumerate(documents):
             path = f"documents[{index}]"
+            key = self._key(doc, path, self.documents)
+            if key is None:
+                continue
             if doc.get("kind") not in kinds:
                 self.errors.add(f"{path}.kind", f"tipo «{doc.get('kind')}» non valido")
                 continue
-            self.documents[doc["key"]] = PlanDocument.objects.create(
+            self.documents[key] = PlanDocument.objects.create(
                 cycle=self.cycle,
-                key=doc["key"],
+                key=key,
                 kind=doc["kind"],
                 title=_text(doc.get("title")),
                 body=_text(doc.get("body")),
@@ -264,13 +290,22 @@ class _CycleLoader:
             )
 
     def _periods(self, periods: list) -> None:
+        seen: dict[str, MeasurementPeriod] = {}
         for index, period in enumerate(periods):
+            key = self._key(period, f"periods[{index}]", seen)
+            if key is None:
+                continue
             if not isinstance(period.get("end"), dt.date):
                 self.errors.add(f"periods[{index}].end", "data di fine mancante o non valida")
                 continue
-            created = MeasurementPeriod.objects.create(
+            if period.get("final") and self.final_period is not None:
+                self.errors.add(
+                    f"periods[{index}].final", "un solo periodo può essere di consuntivo"
+                )
+                continue
+            created = seen[key] = MeasurementPeriod.objects.create(
                 cycle=self.cycle,
-                key=period["key"],
+                key=key,
                 name=_text(period.get("name")),
                 end_date=period["end"],
                 is_final=bool(period.get("final")),
@@ -289,18 +324,18 @@ class _CycleLoader:
         if aggregation not in Unit.Aggregation.values:
             self.errors.add(f"{path}.aggregation", f"metodo «{aggregation}» non valido")
             return
-        if unit.get("key") in self.units:
-            self.errors.add(f"{path}.key", f"codice «{unit.get('key')}» ripetuto")
+        key = self._key(unit, path, self.units)
+        if key is None:
             return
         self.order += 1
         created = Unit.objects.create(
             cycle=self.cycle,
             parent=parent,
-            key=unit["key"],
+            key=key,
             name=_text(unit.get("name")),
             kind=kind,
             aggregation=aggregation,
-            weight=unit.get("weight", 1),
+            weight=self._weight(unit, path),
             offices=unit.get("offices"),
             order=self.order,
         )
@@ -311,6 +346,9 @@ class _CycleLoader:
     def _positions(self, positions: list) -> None:
         for index, position in enumerate(positions):
             path = f"positions[{index}]"
+            key = self._key(position, path, self.positions)
+            if key is None:
+                continue
             unit_key = position.get("unit")
             if unit_key and unit_key not in self.units:
                 self.errors.add(f"{path}.unit", f"unità «{unit_key}» sconosciuta")
@@ -318,39 +356,42 @@ class _CycleLoader:
             if position.get("kind") not in Position.Kind.values:
                 self.errors.add(f"{path}.kind", f"tipo «{position.get('kind')}» non valido")
                 continue
-            self.positions[position["key"]] = Position.objects.create(
+            self.positions[key] = Position.objects.create(
                 cycle=self.cycle,
-                key=position["key"],
+                key=key,
                 kind=position["kind"],
                 title=_text(position.get("title")),
                 holder=_text(position.get("holder")),
                 unit=self.units.get(unit_key) if unit_key else None,
-                weight=position.get("weight", 1),
+                weight=self._weight(position, path),
                 order=index,
             )
 
     def _perspectives(self, perspectives: list) -> None:
+        seen_perspectives: dict[str, Perspective] = {}
         for p_index, perspective in enumerate(perspectives):
             path = f"perspectives[{p_index}]"
-            created = Perspective.objects.create(
+            code = self._key(perspective, path, seen_perspectives, field="code")
+            if code is None:
+                continue
+            created = seen_perspectives[code] = Perspective.objects.create(
                 cycle=self.cycle,
-                code=str(perspective["code"]),
+                code=code,
                 name=_text(perspective.get("name")),
-                weight=perspective.get("weight", 1),
+                weight=self._weight(perspective, path),
                 order=p_index,
             )
             for g_index, goal in enumerate(perspective.get("strategic_objectives") or []):
                 g_path = f"{path}.strategic_objectives[{g_index}]"
-                code = str(goal.get("code"))
-                if code in self.goals:
-                    self.errors.add(f"{g_path}.code", f"codice «{code}» ripetuto")
+                code = self._key(goal, g_path, self.goals, field="code")
+                if code is None:
                     continue
                 self.goals[code] = StrategicObjective.objects.create(
                     cycle=self.cycle,
                     perspective=created,
                     code=code,
                     title=_text(goal.get("title")),
-                    weight=goal.get("weight", 1),
+                    weight=self._weight(goal, g_path),
                     order=g_index,
                 )
                 for index, objective in enumerate(goal.get("objectives") or []):
@@ -380,7 +421,7 @@ class _CycleLoader:
             position=position,
             code=_text(data.get("code")),
             title=_text(data.get("title")),
-            weight=data.get("weight", 1),
+            weight=self._weight(data, path),
             order=self.order,
         )
         neutralized = data.get("neutralized")
@@ -394,7 +435,12 @@ class _CycleLoader:
                 )
             objective.status = Objective.Status.NEUTRALIZED
             objective.neutralization_reason = reason
-            objective.neutralized_by = self.documents.get(neutralized.get("document"))
+            document = neutralized.get("document")
+            if document is not None and document not in self.documents:
+                self.errors.add(
+                    f"{path}.neutralized.document", f"documento «{document}» sconosciuto"
+                )
+            objective.neutralized_by = self.documents.get(document)
         if not data.get("indicators"):
             self.errors.add(f"{path}.indicators", "l'obiettivo non ha indicatori")
         self.objectives.append((objective, self._indicators(data.get("indicators") or [], path)))
@@ -464,7 +510,7 @@ class _CycleLoader:
             status=Target.Status.EXCLUDED if excluded else Target.Status.ACTIVE,
             exclusion_reason=excluded,
             is_duplicate=bool(data.get("duplicate_of")),
-            weight=data.get("weight", 1),
+            weight=self._weight(data, path),
             order=index,
             footnote=_text(data.get("footnote")),
             notes=_text(data.get("notes")),
@@ -476,10 +522,16 @@ class _CycleLoader:
         published = data.get("published")
         if published is not None:
             try:
-                published = scoring.dec(published, "published")
+                published = scoring.dec(published, "percentuale pubblicata")
             except scoring.ScoringError as error:
                 self.errors.add(f"{path}.published", str(error))
                 published = None
+            else:
+                if not 0 <= published <= 100:
+                    self.errors.add(
+                        f"{path}.published", "la percentuale pubblicata deve essere tra 0 e 100"
+                    )
+                    published = None
         return _PendingTarget(target, actual, published, _text(data.get("override_note")), path)
 
     def _write_plan(self) -> None:

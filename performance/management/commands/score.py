@@ -36,7 +36,7 @@ class Command(BaseCommand):
                 self._tree(node, 0, not no_rows)
             return
         if as_json:
-            self._json(scoring.cycle_to_dict(score))
+            self._json(scoring.cycle_to_dict(score, with_rows=not no_rows))
             return
         self._text(score, not no_rows)
 
