@@ -12,8 +12,11 @@ from organization import roles
 from organization.models import Cycle, Unit
 from performance.dataset import read_dataset
 from performance.services import cycle_load
+from reports.models import Relazione
+from reports.services import relazione_load
 
 DATASET = Path(settings.BASE_DIR) / "fixtures" / "cycle-2019.yaml"
+RELAZIONE_DATASET = Path(settings.BASE_DIR) / "fixtures" / "relazione-2019.yaml"
 DEMO_YEAR = 2019
 
 
@@ -31,6 +34,12 @@ class Command(BaseCommand):
         else:
             cycle_load(data=read_dataset(DATASET))
             self.stdout.write(self.style.SUCCESS(f"Caricato il ciclo {DEMO_YEAR}."))
+        cycle = Cycle.objects.get(year=DEMO_YEAR)
+        if not Relazione.objects.filter(cycle=cycle).exists():
+            relazione_load(cycle=cycle, data=read_dataset(RELAZIONE_DATASET))
+            self.stdout.write(self.style.SUCCESS(f"Caricata la Relazione {DEMO_YEAR}."))
+        else:
+            self.stdout.write(f"Relazione {DEMO_YEAR} già presente.")
         groups = roles.roles_sync()
         if not settings.DEBUG:
             raise CommandError(
