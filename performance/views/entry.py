@@ -1,3 +1,233 @@
-"""Workspace views: entry (see performance/urls.py)."""
+"""Workspace views: entering actuals ("Valori").
 
-urlpatterns: list = []
+- ``entry-index``: the units this user may enter (all of them, read-only, for the OIV), with a
+  link and the completeness for every measurement period;
+- ``entry-form``: one form per unit and period, all or nothing (controllo di gestione: every
+  unit; a referent: their units; the OIV: read-only; anyone else: 403);
+- ``entry-preview``: POST (JSON, CSRF-protected) a target and the raw inputs of its row, get the
+  achievement and its formula as the engine computes them, or the Italian error per input.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from organization import permissions
+from organization.models import MeasurementPeriod, Unit
+from performance import scoring, selectors_entry
+from performance.forms import (
+    FormGroup,
+    FormRow,
+    UnitValuesForm,
+    actual_display,
+    conflict_initial,
+    parse_row,
+)
+from performance.models import Target
+from performance.services.actuals import actual_fields
+from performance.services.entry import (
+    UnitValuesConflict,
+    UnitValuesInvalid,
+    cycle_accepts_values,
+    unit_values_record,
+)
+from performance.views.common import cycle_for, persona_required
+
+
+@persona_required
+def entry_index(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    unit_ids = permissions.editable_unit_ids(request.user, cycle)
+    read_only = permissions.is_oiv(request.user) and unit_ids is not None
+    if read_only:
+        unit_ids = None
+    periods, units = selectors_entry.entry_overview(cycle=cycle, unit_ids=unit_ids)
+    return render(
+        request,
+        "workspace/entry_index.html",
+        {"cycle": cycle, "periods": periods, "units": units, "read_only": read_only},
+    )
+
+
+def _unit_and_period(request: HttpRequest, year: int, unit_key: str, period_key: str):
+    cycle = cycle_for(request, year)
+    unit = get_object_or_404(Unit, cycle=cycle, key=unit_key)
+    unit.cycle = cycle  # already loaded (with its organization)
+    period = get_object_or_404(MeasurementPeriod, cycle=cycle, key=period_key)
+    return cycle, unit, period
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def entry_form(request: HttpRequest, year: int, unit_key: str, period_key: str) -> HttpResponse:
+    cycle, unit, period = _unit_and_period(request, year, unit_key, period_key)
+    may_enter = permissions.can_enter_values(request.user, unit)
+    if not may_enter and not permissions.is_oiv(request.user):
+        raise PermissionDenied("Questa unità non è tra quelle assegnate all'utente.")
+    editable = may_enter and cycle_accepts_values(cycle)
+    rules = scoring.Rules.from_dict(cycle.rules)
+    groups = selectors_entry.unit_entry(unit=unit, period=period, rules=rules)
+    conflicts: set[int] = set()
+    status = 200
+    if request.method == "POST":
+        if not editable:
+            raise PermissionDenied("I valori di questa unità non sono modificabili dall'utente.")
+        form = UnitValuesForm(request.POST, groups=groups)
+        if form.is_valid():
+            try:
+                result = unit_values_record(
+                    unit=unit, period=period, user=request.user, rows=form.rows_to_save
+                )
+            except UnitValuesInvalid as error:
+                form.add_row_errors(error.row_errors)
+                status = 400
+            except UnitValuesConflict as error:
+                # Nothing saved: show the form again with what was typed, the stored values
+                # (read again) and the versions they now have.
+                groups = selectors_entry.unit_entry(unit=unit, period=period, rules=rules)
+                current = {c.row.target_id: c.current for c in error.conflicts}
+                form = UnitValuesForm(
+                    groups=groups, initial=conflict_initial(request.POST, current)
+                )
+                conflicts = set(current)
+                status = 409
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+                status = 400
+            else:
+                messages.success(request, _saved_message(result))
+                return redirect(request.path)
+        else:
+            status = 400
+    else:
+        form = UnitValuesForm(groups=groups) if editable else None
+    context = {
+        "cycle": cycle,
+        "unit": unit,
+        "period": period,
+        "periods": MeasurementPeriod.objects.filter(cycle=cycle).order_by("end_date", "id"),
+        "editable": editable,
+        "may_enter": may_enter,
+        "form": form,
+        "groups": form.form_groups(conflicts=conflicts) if form else _read_only(groups),
+        "errors": form.error_summary() if form is not None and form.is_bound else [],
+        "conflicts": conflicts,
+        "preview_url": reverse("workspace:entry-preview", args=[cycle.year]),
+    }
+    return render(request, "workspace/entry_form.html", context, status=status)
+
+
+def _read_only(groups: list[selectors_entry.EntryObjective]) -> list[FormGroup]:
+    return [
+        FormGroup(
+            objective=group.objective,
+            rows=[
+                FormRow(entry=row, stored=actual_display(row.target.rule, row.actual))
+                for row in group.rows
+            ],
+        )
+        for group in groups
+    ]
+
+
+def _saved_message(result) -> str:
+    created, updated = len(result.created), len(result.updated)
+    if not created and not updated:
+        return "Nessun valore modificato."
+    parts = []
+    if created:
+        parts.append(f"{created} {'nuovo' if created == 1 else 'nuovi'}")
+    if updated:
+        parts.append(f"{updated} {'modificato' if updated == 1 else 'modificati'}")
+    return f"Valori salvati ({', '.join(parts)}): le percentuali sotto sono ricalcolate."
+
+
+@persona_required
+@require_POST
+def entry_preview(request: HttpRequest, year: int) -> JsonResponse:
+    """{"target": id, "inputs": {"value": "4,6", "override_pct": "", ...}} -> the achievement."""
+    cycle = cycle_for(request, year)
+    try:
+        payload = json.loads(request.body or b"{}")
+        target_id = int(payload["target"])
+        inputs = payload.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"ok": False, "message": "Richiesta non valida."}, status=400)
+    target = get_object_or_404(
+        Target.objects.select_related("indicator__objective", "unit__cycle"),
+        pk=target_id,
+        indicator__objective__cycle=cycle,
+    )
+    unit = selectors_entry.target_unit(target=target, cycle=cycle)
+    if unit is None or not permissions.can_enter_values(request.user, unit):
+        raise PermissionDenied("Questa unità non è tra quelle assegnate all'utente.")
+    rules = scoring.Rules.from_dict(cycle.rules)
+    reason = selectors_entry.target_reason(target)
+    if reason:
+        return JsonResponse({"ok": False, "message": reason, "errors": {}})
+    parsed = parse_row(target.rule, {str(k): v for k, v in inputs.items()})
+    if parsed.errors:
+        return JsonResponse(
+            {"ok": False, "errors": parsed.errors, "message": next(iter(parsed.errors.values()))}
+        )
+    try:  # the service's checks, nothing written
+        actual_fields(
+            target=target,
+            user=None,
+            number=parsed.number,
+            date=parsed.date,
+            done=parsed.done,
+            k=parsed.k,
+            n=parsed.n,
+            parts=parsed.parts,
+            override_pct=parsed.override_pct,
+            override_reason=parsed.override_reason,
+        )
+    except ValidationError as error:
+        found = error.message_dict if hasattr(error, "error_dict") else {"value": error.messages}
+        errors = {k: _capitalized(" ".join(v)) for k, v in found.items()}
+        return JsonResponse({"ok": False, "errors": errors, "message": next(iter(errors.values()))})
+    except scoring.ScoringError as error:
+        errors = {"value": _capitalized(str(error))}
+        return JsonResponse({"ok": False, "errors": errors, "message": next(iter(errors.values()))})
+    result = selectors_entry.target_row_result(
+        target=target,
+        value=parsed.value(),
+        rules=rules,
+        override_pct=parsed.override_pct,
+        override_reason=parsed.override_reason,
+    )
+    return JsonResponse(
+        {
+            "ok": True,
+            "achievement": None if result.achievement is None else str(result.achievement),
+            "display": scoring.fmt_pct(result.achievement),
+            "formula": result.formula,
+            "override": result.override,
+            "band": result.band.label if result.band else None,
+        }
+    )
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+urlpatterns = [
+    path("<int:year>/valori/", entry_index, name="entry-index"),
+    path("<int:year>/valori/anteprima/", entry_preview, name="entry-preview"),
+    path(
+        "<int:year>/valori/<slug:unit_key>/<slug:period_key>/",
+        entry_form,
+        name="entry-form",
+    ),
+]

@@ -1,0 +1,681 @@
+"""Forms of the staff workspace.
+
+``UnitValuesForm``: the values of one unit for one period, one block of inputs per target, typed
+by the kind of the target's rule (performance/scoring.py):
+
+- numbers (at_least, at_most, change, rating, thresholds): Italian decimal comma, "4,6",
+  "1.234,5", "82,7%";
+- dates (deadline, milestone): **text inputs typed as gg/mm/aaaa** ("18/03/2019", also
+  "18.3.2019"; ISO "2019-03-18" is accepted too). Not ``type=date``: its display and keyboard
+  entry depend on the browser's locale, while a text input reads and types the same everywhere;
+- sì/no (milestone; "non realizzato" for a deadline);
+- "k su n" (k_of_n: "13 su 14", or "13" for the target's n);
+- the parts of a multi target, each typed by its own rule;
+
+plus note, source and an optional override % ("rettifica") with its justification.
+
+The form parses (syntax: every message is Italian and names the field); whether a value fits its
+rule, the justification of an override and the versions are checked by the service
+(performance/services/entry.py), whose errors the view puts back next to the fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
+
+from performance import parsing, scoring
+from performance.models import Actual
+from performance.selectors_entry import EntryObjective, EntryRow
+from performance.services.cycle import value_from_actual
+from performance.services.entry import RowInput
+
+NUMBER_KINDS = ("at_least", "at_most", "change", "rating", "thresholds")
+VALUE_DECIMALS = 4  # Actual.value_number
+K_DECIMALS = 2  # Actual.value_k / value_n
+PCT_DECIMALS = 2  # Actual.override_pct
+_TRUE_FLAGS = {True, "1", "on", "true", "sì", "si"}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input of a row: ``name`` is its suffix ("value", "date", "p0-date"...)."""
+
+    name: str
+    kind: str  # number | date | done | not_done | k_of_n (and text | textarea: note, source...)
+    label: str
+    hint: str = ""
+
+
+def value_inputs(spec: Mapping, *, prefix: str = "", part_label: str = "") -> list[InputSpec]:
+    """The inputs of a value for a rule (a multi rule: those of each part, prefixed p0-, p1-...)."""
+    kind = spec.get("kind") if isinstance(spec, Mapping) else None
+    lead = f"{part_label} – " if part_label else ""
+    if kind == "deadline":
+        return [
+            InputSpec(
+                f"{prefix}date",
+                "date",
+                f"{lead}Data di realizzazione",
+                "gg/mm/aaaa, es. 18/03/2019",
+            ),
+            InputSpec(f"{prefix}not_done", "not_done", f"{lead}Non realizzato"),
+        ]
+    if kind == "milestone":
+        return [
+            InputSpec(f"{prefix}done", "done", f"{lead}Realizzato", "sì oppure no"),
+            InputSpec(
+                f"{prefix}date",
+                "date",
+                f"{lead}Data di realizzazione (facoltativa)",
+                "gg/mm/aaaa, es. 18/03/2019",
+            ),
+        ]
+    if kind == "k_of_n":
+        n = _spec_number(spec, "n")
+        total = f"; solo «13»: su {scoring.fmt(n)}" if n is not None else ""
+        return [
+            InputSpec(f"{prefix}k", "k_of_n", f"{lead}Quanti su quanti", f"es. 13 su 14{total}")
+        ]
+    if kind == "multi":
+        labels = list(spec.get("labels") or [])
+        out: list[InputSpec] = []
+        for index, part in enumerate(spec.get("parts") or []):
+            label = labels[index] if index < len(labels) else f"Parte {index + 1}"
+            out += value_inputs(part, prefix=f"{prefix}p{index}-", part_label=label)
+        return out
+    if kind == "rating":
+        low, high = _spec_number(spec, "scale_min", 1), _spec_number(spec, "scale_max", 5)
+        hint = f"da {scoring.fmt(low)} a {scoring.fmt(high)}, es. 4,6"
+        return [InputSpec(f"{prefix}value", "number", f"{lead}Valore rilevato", hint)]
+    return [
+        InputSpec(
+            f"{prefix}value", "number", f"{lead}Valore rilevato", "con la virgola: 4,6 o 82,7%"
+        )
+    ]
+
+
+def _spec_number(spec: Mapping, key: str, default: object = None) -> Decimal | None:
+    try:
+        return scoring.dec(spec.get(key, default), key)
+    except scoring.ScoringError:
+        return None
+
+
+# ------------------------------------------------------------------------------------- parsing
+
+
+@dataclass
+class ParsedRow:
+    number: Decimal | None = None
+    date: dt.date | None = None
+    done: bool | None = None
+    k: Decimal | None = None
+    n: Decimal | None = None
+    parts: list[dict | None] | None = None
+    text: str = ""
+    note: str = ""
+    source: str = ""
+    override_pct: Decimal | None = None
+    override_reason: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def value(self) -> scoring.Value | None:
+        return value_from_actual(
+            {
+                "value_number": self.number,
+                "value_date": self.date,
+                "value_done": self.done,
+                "value_k": self.k,
+                "value_n": self.n,
+                "value_parts": self.parts,
+            }
+        )
+
+    def is_blank(self) -> bool:
+        return (
+            self.value() is None
+            and self.override_pct is None
+            and not self.note
+            and not self.source
+            and not self.override_reason
+        )
+
+
+def _raw(inputs: Mapping[str, Any], name: str) -> str:
+    value = inputs.get(name)
+    if value is None or isinstance(value, bool):
+        return ""
+    return str(value).strip()
+
+
+def _flag(inputs: Mapping[str, Any], name: str) -> bool:
+    value = inputs.get(name)
+    return (value if isinstance(value, bool) else str(value or "").strip().lower()) in _TRUE_FLAGS
+
+
+def _number(
+    raw: str, label: str, *, places: int, digits: int = 12, allow_percent: bool = True
+) -> Decimal | None:
+    try:
+        value = parsing.parse_number(raw, allow_percent=allow_percent)
+    except parsing.ParseError as error:
+        raise parsing.ParseError(f"{label}: {error}") from None
+    if value is None:
+        return None
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        raise parsing.ParseError(f"{label}: al massimo {places} decimali")
+    if abs(value) >= Decimal(10) ** digits:
+        raise parsing.ParseError(f"{label}: numero troppo grande")
+    return value
+
+
+def _date(raw: str, label: str) -> dt.date | None:
+    try:
+        return parsing.parse_date(raw)
+    except parsing.ParseError as error:
+        raise parsing.ParseError(f"{label}: {error}") from None
+
+
+def _parse_value(
+    spec: Mapping, inputs: Mapping[str, Any], *, prefix: str = "", part_label: str = ""
+) -> tuple[dict, list[str], dict[str, str]]:
+    """(Actual value fields, texts as typed, errors by input name) for one value."""
+    kind = spec.get("kind") if isinstance(spec, Mapping) else None
+    specs = {s.kind: s for s in value_inputs(spec, prefix=prefix, part_label=part_label)}
+    fields: dict = {}
+    typed: list[str] = []
+    errors: dict[str, str] = {}
+
+    def attempt(name: str, parse) -> Any:
+        try:
+            return parse()
+        except parsing.ParseError as error:
+            errors[name] = str(error)
+            return None
+
+    if kind == "multi":
+        labels = list(spec.get("labels") or [])
+        parts: list[dict | None] = []
+        for index, part in enumerate(spec.get("parts") or []):
+            label = labels[index] if index < len(labels) else f"Parte {index + 1}"
+            part_fields, part_typed, part_errors = _parse_value(
+                part, inputs, prefix=f"{prefix}p{index}-", part_label=label
+            )
+            errors.update(part_errors)
+            typed += part_typed
+            parts.append(_plain_part(part_fields))
+        if any(p is not None for p in parts):
+            fields["value_parts"] = parts
+        return fields, typed, errors
+    if kind == "deadline":
+        date_spec, flag_spec = specs["date"], specs["not_done"]
+        raw = _raw(inputs, date_spec.name)
+        fields["value_date"] = attempt(date_spec.name, lambda: _date(raw, date_spec.label))
+        if _flag(inputs, flag_spec.name):
+            if raw:
+                errors[date_spec.name] = (
+                    f"{date_spec.label}: indicare la data oppure «non realizzato», non entrambi"
+                )
+            fields["value_done"] = False
+            typed.append(_typed(part_label, "non realizzato"))
+        elif raw:
+            typed.append(_typed(part_label, raw))
+        return fields, typed, errors
+    if kind == "milestone":
+        done_spec, date_spec = specs["done"], specs["date"]
+        raw_done, raw_date = _raw(inputs, done_spec.name), _raw(inputs, date_spec.name)
+
+        def done() -> bool | None:
+            try:
+                return parsing.parse_bool(raw_done)
+            except parsing.ParseError as error:
+                raise parsing.ParseError(f"{done_spec.label}: {error}") from None
+
+        fields["value_done"] = attempt(done_spec.name, done)
+        fields["value_date"] = attempt(date_spec.name, lambda: _date(raw_date, date_spec.label))
+        if fields["value_done"] is False and fields["value_date"] is not None:
+            errors[date_spec.name] = f"{date_spec.label}: una fase non realizzata non ha una data"
+        typed += [_typed(part_label, t) for t in (raw_done, raw_date) if t]
+        return fields, typed, errors
+    if kind == "k_of_n":
+        k_spec = specs["k_of_n"]
+        raw = _raw(inputs, k_spec.name)
+
+        def k_of_n() -> tuple[Decimal, Decimal | None] | None:
+            try:
+                parsed = parsing.parse_k_of_n(raw)
+            except parsing.ParseError as error:
+                raise parsing.ParseError(f"{k_spec.label}: {error}") from None
+            if parsed is not None:
+                for number in (n for n in parsed if n is not None):
+                    _number(
+                        str(number),
+                        k_spec.label,
+                        places=K_DECIMALS,
+                        digits=8,
+                        allow_percent=False,
+                    )
+            return parsed
+
+        parsed = attempt(k_spec.name, k_of_n)
+        if parsed is not None:
+            fields["value_k"], fields["value_n"] = parsed
+        if raw:
+            typed.append(_typed(part_label, raw))
+        return fields, typed, errors
+    number_spec = specs["number"]
+    raw = _raw(inputs, number_spec.name)
+    fields["value_number"] = attempt(
+        number_spec.name, lambda: _number(raw, number_spec.label, places=VALUE_DECIMALS)
+    )
+    if raw:
+        typed.append(_typed(part_label, raw))
+    return fields, typed, errors
+
+
+def _typed(label: str, text: str) -> str:
+    return f"{label}: {text}" if label else text
+
+
+def _plain_part(fields: dict) -> dict | None:
+    """A part as stored in Actual.value_parts (the dataset's form: strings, ISO dates)."""
+    out: dict = {}
+    if fields.get("value_number") is not None:
+        out["value"] = str(fields["value_number"])
+    if fields.get("value_k") is not None:
+        out["k"] = str(fields["value_k"])
+    if fields.get("value_n") is not None:
+        out["n"] = str(fields["value_n"])
+    if fields.get("value_date") is not None:
+        out["date"] = fields["value_date"].isoformat()
+    if fields.get("value_done") is not None:
+        out["done"] = fields["value_done"]
+    return out or None
+
+
+OVERRIDE_PCT_LABEL = "Rettifica: % di raggiungimento"
+OVERRIDE_REASON_LABEL = "Motivazione della rettifica"
+NOTE_LABEL = "Nota"
+SOURCE_LABEL = "Fonte del dato"
+
+
+def parse_row(spec: Mapping, inputs: Mapping[str, Any]) -> ParsedRow:
+    """Parse the raw inputs of one row (keys: the input suffixes, "note", "source",
+    "override_pct", "override_reason"). Errors are in ``errors`` by input name, in Italian,
+    each naming its field."""
+    fields, typed, errors = _parse_value(spec, inputs)
+    row = ParsedRow(
+        number=fields.get("value_number"),
+        date=fields.get("value_date"),
+        done=fields.get("value_done"),
+        k=fields.get("value_k"),
+        n=fields.get("value_n"),
+        parts=fields.get("value_parts"),
+        text="; ".join(typed)[:300],
+        note=_raw(inputs, "note"),
+        source=_raw(inputs, "source"),
+        override_reason=_raw(inputs, "override_reason"),
+        errors=errors,
+    )
+    try:
+        row.override_pct = _number(
+            _raw(inputs, "override_pct"), OVERRIDE_PCT_LABEL, places=PCT_DECIMALS
+        )
+    except parsing.ParseError as error:
+        errors["override_pct"] = str(error)
+    return row
+
+
+# ------------------------------------------------------------------- stored values as typed
+
+
+def _value_texts(spec: Mapping, value: scoring.Value | None, prefix: str = "") -> dict[str, Any]:
+    """The inputs (by name) that show ``value`` as a user would type it."""
+    kind = spec.get("kind") if isinstance(spec, Mapping) else None
+    if value is None:
+        return {}
+    if kind == "multi":
+        out: dict[str, Any] = {}
+        for index, part in enumerate(spec.get("parts") or []):
+            parts = value.parts or ()
+            part_value = parts[index] if index < len(parts) else None
+            out.update(_value_texts(part, part_value, prefix=f"{prefix}p{index}-"))
+        return out
+    if kind == "deadline":
+        if value.date is not None:
+            return {f"{prefix}date": scoring.fmt_date(value.date)}
+        return {f"{prefix}not_done": value.done is False}
+    if kind == "milestone":
+        out = {}
+        if value.done is not None:
+            out[f"{prefix}done"] = "sì" if value.done else "no"
+        if value.date is not None:
+            out[f"{prefix}date"] = scoring.fmt_date(value.date)
+        return out
+    if kind == "k_of_n":
+        k = value.k if value.k is not None else value.number
+        if k is None:
+            return {}
+        text = scoring.fmt(k) if value.n is None else f"{scoring.fmt(k)} su {scoring.fmt(value.n)}"
+        return {f"{prefix}k": text}
+    return {} if value.number is None else {f"{prefix}value": scoring.fmt(value.number)}
+
+
+def actual_inputs(spec: Mapping, actual: Actual | None) -> dict[str, Any]:
+    """The inputs of a row showing a stored value (what the form opens with)."""
+    if actual is None:
+        return {}
+    out = _value_texts(spec, value_from_actual(actual.__dict__))
+    out.update(note=actual.note, source=actual.source, override_reason=actual.override_reason)
+    if actual.override_pct is not None:
+        out["override_pct"] = scoring.fmt(actual.override_pct)
+    return out
+
+
+def value_display(spec: Mapping, value: scoring.Value | None) -> str:
+    """A value in words, Italian formats ("13 su 14", "18/03/2019", "non realizzato")."""
+    if value is None:
+        return "—"
+    kind = spec.get("kind") if isinstance(spec, Mapping) else None
+    if kind == "multi":
+        labels = list(spec.get("labels") or [])
+        parts = value.parts or ()
+        texts = []
+        for index, part in enumerate(spec.get("parts") or []):
+            label = labels[index] if index < len(labels) else f"parte {index + 1}"
+            part_value = parts[index] if index < len(parts) else None
+            texts.append(f"{label}: {value_display(part, part_value)}")
+        return "; ".join(texts)
+    if kind == "deadline" and value.date is None and value.done is False:
+        return "non realizzato"
+    if kind == "milestone":
+        if value.done is None and value.date is None:
+            return "—"
+        when = f" il {scoring.fmt_date(value.date)}" if value.date else ""
+        return f"{'non realizzato' if value.done is False else 'realizzato'}{when}"
+    if kind == "k_of_n":
+        k = value.k if value.k is not None else value.number
+        if k is None:
+            return "—"
+        n = value.n if value.n is not None else _spec_number(spec, "n")
+        return f"{scoring.fmt(k)} su {scoring.fmt(n)}" if n is not None else scoring.fmt(k)
+    if value.date is not None:
+        return scoring.fmt_date(value.date)
+    if value.number is not None:
+        return scoring.fmt(value.number)
+    return "—"
+
+
+def actual_display(spec: Mapping, actual: Actual | None) -> str:
+    return value_display(spec, value_from_actual(actual.__dict__) if actual else None)
+
+
+# ----------------------------------------------------------------------------------- the form
+
+
+@dataclass
+class FormRow:
+    """A row of the form as the template shows it: the data row and its bound fields."""
+
+    entry: EntryRow
+    inputs: list[forms.BoundField] = field(default_factory=list)
+    note: forms.BoundField | None = None
+    source: forms.BoundField | None = None
+    override_pct: forms.BoundField | None = None
+    override_reason: forms.BoundField | None = None
+    version: forms.BoundField | None = None
+    conflict: forms.BoundField | None = None
+    resolve: forms.BoundField | None = None
+    row_errors: list[str] = field(default_factory=list)
+    in_conflict: bool = False
+    typed: str = ""
+    stored: str = ""
+
+    @property
+    def prefix(self) -> str:
+        return f"t{self.entry.target.pk}-"
+
+    @property
+    def recorded_by(self) -> str:
+        """Who recorded the stored value (the initial load has no user)."""
+        user = self.entry.actual.recorded_by if self.entry.actual else None
+        if user is None:
+            return "caricamento dati"
+        return user.get_full_name() or user.get_username()
+
+    @property
+    def achievement(self) -> str:
+        """The stored value's achievement, Italian ("92,86%"; "n.d." when not scored)."""
+        return scoring.fmt_pct(self.entry.result.achievement)
+
+    @property
+    def fields(self) -> list[forms.BoundField]:
+        extra = (self.override_pct, self.override_reason, self.note, self.source, self.resolve)
+        return [*self.inputs, *(f for f in extra if f is not None)]
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.row_errors) or any(f.errors for f in self.fields)
+
+
+@dataclass
+class FormGroup:
+    objective: Any
+    rows: list[FormRow]
+
+
+RESOLVE_CHOICES = [
+    ("mine", "Confermo il mio valore"),
+    ("theirs", "Mantengo il valore salvato"),
+]
+
+
+class UnitValuesForm(forms.Form):
+    """The values of one unit for one period (see the module docstring).
+
+    Fields are named ``t<target id>-<input>``; each row also carries the ``version`` it was
+    opened with (empty: no value then) and, after a conflict, ``conflict`` and ``resolve``
+    ("mine": save what I typed over the newer value, "theirs": keep the stored one).
+    """
+
+    def __init__(
+        self, data=None, *, groups: list[EntryObjective], initial: dict | None = None
+    ) -> None:
+        super().__init__(data=data, initial=initial)
+        self.groups = groups
+        self.editable_rows = [row for group in groups for row in group.rows if row.editable]
+        self.rows_to_save: list[RowInput] = []
+        self._row_errors: dict[int, list[str]] = {}
+        for row in self.editable_rows:
+            self._add_fields(row)
+
+    def _add_fields(self, row: EntryRow) -> None:
+        prefix = f"t{row.target.pk}-"
+        initial = actual_inputs(row.target.rule, row.actual)
+        for spec in value_inputs(row.target.rule):
+            if spec.kind == "not_done":
+                field_ = forms.BooleanField(required=False, label=spec.label)
+            else:
+                field_ = _text_field(spec.label, 100)
+            field_.entry = spec
+            field_.initial = initial.get(spec.name)
+            self.fields[prefix + spec.name] = field_
+            if spec.kind == "not_done" and self.initial:
+                # an unbound form showing submitted data: a checkbox is there only if ticked
+                self.initial.setdefault(prefix + spec.name, False)
+        for name, label, size, textarea in (
+            ("override_pct", OVERRIDE_PCT_LABEL, 20, False),
+            ("override_reason", OVERRIDE_REASON_LABEL, 2000, True),
+            ("note", NOTE_LABEL, 4000, True),
+            ("source", SOURCE_LABEL, 300, False),
+        ):
+            field_ = _text_field(label, size, textarea=textarea)
+            field_.entry = InputSpec(name, "textarea" if textarea else "text", label)
+            field_.initial = initial.get(name, "")
+            self.fields[prefix + name] = field_
+        self.fields[prefix + "version"] = forms.CharField(
+            required=False,
+            widget=forms.HiddenInput,
+            initial="" if row.actual is None else str(row.actual.version),
+        )
+        self.fields[prefix + "conflict"] = forms.CharField(required=False, widget=forms.HiddenInput)
+        self.fields[prefix + "resolve"] = forms.ChoiceField(
+            required=False,
+            choices=RESOLVE_CHOICES,
+            widget=forms.RadioSelect,
+            label="In conflitto: quale valore salvare?",
+        )
+
+    # -- validation ------------------------------------------------------------------------
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self.rows_to_save = []
+        for row in self.editable_rows:
+            prefix = f"t{row.target.pk}-"
+            if cleaned.get(prefix + "conflict") == "1":
+                resolve = cleaned.get(prefix + "resolve")
+                if resolve == "theirs":
+                    continue
+                if resolve != "mine":
+                    self.add_error(
+                        prefix + "resolve",
+                        "Scegliere se confermare il proprio valore o mantenere quello salvato.",
+                    )
+                    continue
+            inputs = {
+                name[len(prefix) :]: value
+                for name, value in cleaned.items()
+                if name.startswith(prefix)
+            }
+            parsed = parse_row(row.target.rule, inputs)
+            for name, message in parsed.errors.items():
+                self.add_error(prefix + name, message)
+            raw_version = (cleaned.get(prefix + "version") or "").strip()
+            if raw_version and not raw_version.isdigit():
+                self._row_errors.setdefault(row.target.pk, []).append(
+                    "Versione del valore non valida: ricaricare la pagina."
+                )
+                continue
+            if any(self.has_error(name) for name in self.fields if name.startswith(prefix)):
+                continue
+            version = int(raw_version) if raw_version else None
+            if version is None and parsed.is_blank():
+                continue  # nothing typed, nothing stored
+            self.rows_to_save.append(
+                RowInput(
+                    target_id=row.target.pk,
+                    expected_version=version,
+                    number=parsed.number,
+                    date=parsed.date,
+                    done=parsed.done,
+                    k=parsed.k,
+                    n=parsed.n,
+                    parts=parsed.parts,
+                    text=parsed.text,
+                    note=parsed.note,
+                    source=parsed.source,
+                    override_pct=parsed.override_pct,
+                    override_reason=parsed.override_reason,
+                )
+            )
+        if self._row_errors:
+            raise forms.ValidationError("Alcune righe non sono valide.")
+        return cleaned
+
+    def add_row_errors(self, row_errors: Mapping[int, Mapping[str, list[str]]]) -> None:
+        """Put the service's errors (by target id and field) next to the fields."""
+        for target_id, errors in row_errors.items():
+            prefix = f"t{target_id}-"
+            for name, messages in errors.items():
+                for message in messages:
+                    text = message[:1].upper() + message[1:]
+                    if name == "value":
+                        first = next((n for n in self.fields if n.startswith(prefix)), None)
+                        if first is not None:
+                            self.add_error(first, text)
+                            continue
+                    if prefix + name in self.fields:
+                        self.add_error(prefix + name, text)
+                    else:
+                        self._row_errors.setdefault(target_id, []).append(text)
+
+    # -- display ---------------------------------------------------------------------------
+    def form_groups(self, *, conflicts: set[int] | None = None) -> list[FormGroup]:
+        """The groups and rows with their bound fields, for the template."""
+        conflicts = conflicts or set()
+        out = []
+        for group in self.groups:
+            rows = []
+            for entry in group.rows:
+                row = FormRow(entry=entry, stored=actual_display(entry.target.rule, entry.actual))
+                if entry.editable:
+                    prefix = f"t{entry.target.pk}-"
+                    specs = value_inputs(entry.target.rule)
+                    row.inputs = [self[prefix + s.name] for s in specs]
+                    for name in (
+                        "note",
+                        "source",
+                        "override_pct",
+                        "override_reason",
+                        "version",
+                        "conflict",
+                        "resolve",
+                    ):
+                        setattr(row, name, self[prefix + name])
+                    row.row_errors = self._row_errors.get(entry.target.pk, [])
+                    row.in_conflict = (
+                        entry.target.pk in conflicts or str(row.conflict.value() or "") == "1"
+                    )
+                    if row.in_conflict:
+                        inputs = {s.name: row.inputs[i].value() for i, s in enumerate(specs)}
+                        row.typed = parse_row(entry.target.rule, inputs).text or "(nessun valore)"
+                rows.append(row)
+            out.append(FormGroup(objective=group.objective, rows=rows))
+        return out
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """(anchor, message) for every error, for the summary at the top of the page."""
+        out = []
+        labels = {row.target.pk: row.target.indicator.name for row in self.editable_rows}
+        for name, errors in self.errors.items():
+            if name == NON_FIELD_ERRORS:
+                continue
+            target_id = int(name[1:].split("-", 1)[0])
+            for error in errors:
+                out.append((f"id_{name}", f"{labels.get(target_id, '')} – {error}"))
+        for target_id, errors in self._row_errors.items():
+            for error in errors:
+                out.append((f"riga-{target_id}", f"{labels.get(target_id, '')} – {error}"))
+        return out
+
+
+def _text_field(label: str, max_length: int, *, textarea: bool = False) -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        label=label,
+        max_length=max_length,
+        widget=forms.Textarea(attrs={"rows": 2}) if textarea else forms.TextInput,
+        error_messages={"max_length": f"{label}: al massimo {max_length} caratteri."},
+    )
+
+
+def conflict_initial(data: Mapping, conflicts: Mapping[int, Actual | None]) -> dict[str, Any]:
+    """What the form shows again after a conflict: everything as submitted (typed values kept),
+    every conflicting row marked and carrying the stored version, so that re-submitting it
+    confirms what was typed. Used as the ``initial`` of an unbound form: nothing is validated
+    (and no error shown) until the user submits again."""
+    out: dict[str, Any] = {key: data.get(key) for key in data}
+    for target_id, current in conflicts.items():
+        prefix = f"t{target_id}-"
+        out[prefix + "version"] = "" if current is None else str(current.version)
+        out[prefix + "conflict"] = "1"
+        out.pop(prefix + "resolve", None)
+    return out
