@@ -1,3 +1,676 @@
-"""Workspace views: plan (see performance/urls.py)."""
+"""Workspace views: managing the plan (/lavoro/<year>/piano/), see performance/urls.py.
 
-urlpatterns: list = []
+Everyone who may see the cycle reads the plan; only the controllo di gestione changes it
+(organization.permissions.can_edit_plan): the others get 403 on every page that writes, GET or
+POST. Views are thin: check the permission, validate the form, call a service, redirect.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from organization import permissions
+from organization.models import Cycle, Unit
+from performance import forms_plan, selectors_plan
+from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
+from performance.services import plan as services
+from performance.views.common import cycle_for, persona_required
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _cycle(request: HttpRequest, year: int, *, edit: bool = True) -> Cycle:
+    cycle = cycle_for(request, year)
+    if edit and not permissions.can_edit_plan(request.user, cycle):
+        raise PermissionDenied("Solo il controllo di gestione può modificare il Piano.")
+    return cycle
+
+
+def _plan_url(cycle: Cycle, anchor: str = "") -> str:
+    url = reverse("workspace:plan", args=[cycle.year])
+    return f"{url}#{anchor}" if anchor else url
+
+
+def _render(request: HttpRequest, template: str, cycle: Cycle, **context) -> HttpResponse:
+    return render(
+        request,
+        f"workspace/{template}",
+        {"cycle": cycle, "plan_url": _plan_url(cycle), **context},
+    )
+
+
+def _objective(cycle: Cycle, pk: int) -> Objective:
+    return get_object_or_404(Objective.objects.select_related("cycle"), pk=pk, cycle=cycle)
+
+
+def _indicator(cycle: Cycle, pk: int) -> Indicator:
+    return get_object_or_404(
+        Indicator.objects.select_related("objective__cycle"), pk=pk, objective__cycle=cycle
+    )
+
+
+def _target(cycle: Cycle, pk: int) -> Target:
+    return get_object_or_404(
+        Target.objects.select_related(
+            "indicator__objective__cycle", "unit", "office", "revised_by"
+        ),
+        pk=pk,
+        indicator__objective__cycle=cycle,
+    )
+
+
+def _delete(request: HttpRequest, cycle: Cycle, obj, delete, what: str, anchor: str = ""):
+    """POST: delete through the service, or say why not."""
+    try:
+        delete()
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return redirect(_plan_url(cycle, anchor))
+    messages.success(request, f"{what} eliminato: «{str(obj)[:80]}».")
+    return redirect(_plan_url(cycle))
+
+
+# -------------------------------------------------------------------------------- the overview
+
+
+@persona_required
+def plan(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = _cycle(request, year, edit=False)
+    overview = selectors_plan.plan_overview(cycle=cycle)
+    return _render(
+        request,
+        "plan_overview.html",
+        cycle,
+        overview=overview,
+        can_edit=permissions.can_edit_plan(request.user, cycle),
+    )
+
+
+# -------------------------------------------------------------------------------- perspectives
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def perspective_create(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    form = forms_plan.PerspectiveForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.perspective_create(
+                cycle=cycle, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, f"Prospettiva «{created}» aggiunta.")
+            return redirect(_plan_url(cycle, f"prospettiva-{created.pk}"))
+    return _render(request, "plan_form.html", cycle, form=form, title="Nuova prospettiva")
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def perspective_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    perspective = get_object_or_404(Perspective, pk=pk, cycle=cycle)
+    initial = {"code": perspective.code, "name": perspective.name, "weight": perspective.weight}
+    form = forms_plan.PerspectiveForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.perspective_update(
+                perspective=perspective, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, "Prospettiva modificata.")
+            return redirect(_plan_url(cycle, f"prospettiva-{perspective.pk}"))
+    return _render(
+        request,
+        "plan_form.html",
+        cycle,
+        form=form,
+        title=f"Prospettiva {perspective.code}",
+        subject=perspective,
+        delete_url=reverse("workspace:plan-perspective-delete", args=[cycle.year, perspective.pk]),
+    )
+
+
+@persona_required
+@require_POST
+def perspective_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    perspective = get_object_or_404(Perspective, pk=pk, cycle=cycle)
+    return _delete(
+        request,
+        cycle,
+        perspective,
+        lambda: services.perspective_delete(perspective=perspective, user=request.user),
+        "Prospettiva",
+        f"prospettiva-{perspective.pk}",
+    )
+
+
+# ------------------------------------------------------------------------ strategic objectives
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def strategic_create(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    initial = {}
+    if request.GET.get("prospettiva"):
+        initial["perspective"] = request.GET["prospettiva"]
+    form = forms_plan.StrategicObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            goal = services.strategic_objective_create(
+                cycle=cycle, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, f"Obiettivo strategico {goal.code} aggiunto.")
+            return redirect(_plan_url(cycle, f"strategico-{goal.pk}"))
+    return _render(request, "plan_form.html", cycle, form=form, title="Nuovo obiettivo strategico")
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def strategic_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    goal = get_object_or_404(StrategicObjective, pk=pk, cycle=cycle)
+    initial = {
+        "perspective": goal.perspective_id,
+        "code": goal.code,
+        "title": goal.title,
+        "weight": goal.weight,
+    }
+    form = forms_plan.StrategicObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.strategic_objective_update(goal=goal, user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, f"Obiettivo strategico {goal.code} modificato.")
+            return redirect(_plan_url(cycle, f"strategico-{goal.pk}"))
+    return _render(
+        request,
+        "plan_form.html",
+        cycle,
+        form=form,
+        title=f"Obiettivo strategico {goal.code}",
+        subject=goal,
+        delete_url=reverse("workspace:plan-strategic-delete", args=[cycle.year, goal.pk]),
+    )
+
+
+@persona_required
+@require_POST
+def strategic_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    goal = get_object_or_404(StrategicObjective, pk=pk, cycle=cycle)
+    return _delete(
+        request,
+        cycle,
+        goal,
+        lambda: services.strategic_objective_delete(goal=goal, user=request.user),
+        "Obiettivo strategico",
+        f"strategico-{goal.pk}",
+    )
+
+
+# -------------------------------------------------------------------------------- objectives
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def objective_create(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    initial = {"kind": request.GET.get("tipo") or Objective.Kind.OPERATIONAL}
+    for param, name in (("strategico", "strategic_objective"), ("posizione", "position")):
+        if request.GET.get(param):
+            initial[name] = request.GET[param]
+    form = forms_plan.ObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            objective = services.objective_create(
+                cycle=cycle, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(
+                request, "Obiettivo aggiunto: ora si possono aggiungere gli indicatori."
+            )
+            return redirect("workspace:plan-objective", cycle.year, objective.pk)
+    return _render(request, "plan_form.html", cycle, form=form, title="Nuovo obiettivo")
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def objective_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    objective = _objective(cycle, pk)
+    initial = {
+        "kind": objective.kind,
+        "strategic_objective": objective.strategic_objective_id,
+        "position": objective.position_id,
+        "code": objective.code,
+        "title": objective.title,
+        "weight": objective.weight,
+    }
+    form = forms_plan.ObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.objective_update(objective=objective, user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, "Obiettivo modificato.")
+            return redirect(_plan_url(cycle, f"obiettivo-{objective.pk}"))
+    indicators = list(objective.indicators.order_by("order", "id"))
+    return _render(
+        request,
+        "plan_objective.html",
+        cycle,
+        form=form,
+        objective=objective,
+        indicators=indicators,
+        history=selectors_plan.objective_history(objective=objective),
+    )
+
+
+@persona_required
+@require_POST
+def objective_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    objective = _objective(cycle, pk)
+    return _delete(
+        request,
+        cycle,
+        objective,
+        lambda: services.objective_delete(objective=objective, user=request.user),
+        "Obiettivo",
+        f"obiettivo-{objective.pk}",
+    )
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def objective_neutralize(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    objective = _objective(cycle, pk)
+    if objective.status == Objective.Status.NEUTRALIZED:
+        messages.info(request, "L'obiettivo è già neutralizzato.")
+        return redirect(_plan_url(cycle, f"obiettivo-{objective.pk}"))
+    form = forms_plan.ObjectiveNeutralizeForm(request.POST or None, cycle=cycle)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.objective_neutralize(
+                objective=objective, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(
+                request, "Obiettivo neutralizzato: non entra più in nessuna media del calcolo."
+            )
+            return redirect(_plan_url(cycle, f"obiettivo-{objective.pk}"))
+    return _render(request, "plan_neutralize.html", cycle, form=form, objective=objective)
+
+
+# -------------------------------------------------------------------------------- indicators
+
+
+def _indicator_initial(indicator: Indicator) -> dict:
+    return {
+        name: getattr(indicator, name)
+        for name in (
+            "name",
+            "unit_of_measure",
+            "direction",
+            "baseline_value",
+            "baseline_year",
+            "baseline_text",
+            "source",
+            "notes",
+        )
+    }
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def indicator_create(request: HttpRequest, year: int, objective_pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    objective = _objective(cycle, objective_pk)
+    form = forms_plan.IndicatorForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            indicator = services.indicator_create(
+                objective=objective, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, "Indicatore aggiunto: ora si possono aggiungere i target.")
+            return redirect("workspace:plan-target-create", cycle.year, indicator.pk)
+    return _render(
+        request,
+        "plan_form.html",
+        cycle,
+        form=form,
+        title="Nuovo indicatore",
+        parent=objective,
+        datalist=forms_plan.UNITS_OF_MEASURE,
+    )
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def indicator_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    indicator = _indicator(cycle, pk)
+    form = forms_plan.IndicatorForm(request.POST or None, initial=_indicator_initial(indicator))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.indicator_update(indicator=indicator, user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, "Indicatore modificato.")
+            return redirect(_plan_url(cycle, f"indicatore-{indicator.pk}"))
+    return _render(
+        request,
+        "plan_form.html",
+        cycle,
+        form=form,
+        title="Indicatore",
+        parent=indicator.objective,
+        subject=indicator,
+        datalist=forms_plan.UNITS_OF_MEASURE,
+        delete_url=reverse("workspace:plan-indicator-delete", args=[cycle.year, indicator.pk]),
+    )
+
+
+@persona_required
+@require_POST
+def indicator_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    indicator = _indicator(cycle, pk)
+    return _delete(
+        request,
+        cycle,
+        indicator,
+        lambda: services.indicator_delete(indicator=indicator, user=request.user),
+        "Indicatore",
+        f"indicatore-{indicator.pk}",
+    )
+
+
+# ----------------------------------------------------------------------------------- targets
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def target_create(request: HttpRequest, year: int, indicator_pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    indicator = _indicator(cycle, indicator_pk)
+    form = forms_plan.TargetForm(
+        request.POST or None, cycle=cycle, initial={"kind": "at_least", "weight": 1}
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            target = services.target_create(
+                indicator=indicator,
+                user=request.user,
+                unit=data["unit"],
+                office=data["office"],
+                text=data["text"],
+                rule=data["rule"],
+                weight=data["weight"],
+                notes=data["notes"],
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, f"Target «{target.text}» aggiunto.")
+            return redirect(_plan_url(cycle, f"target-{target.pk}"))
+    return _render(
+        request, "plan_target_form.html", cycle, form=form, indicator=indicator, target=None
+    )
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def target_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    target = _target(cycle, pk)
+    initial = {
+        "unit": target.unit_id,
+        "office": target.office_id,
+        "text": target.text,
+        "weight": target.weight,
+        "notes": target.notes,
+        **forms_plan.rule_initial(target.rule),
+    }
+    form = forms_plan.TargetForm(request.POST or None, cycle=cycle, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.target_update(
+                target=target,
+                user=request.user,
+                unit=data["unit"],
+                office=data["office"],
+                text=data["text"],
+                rule=data["rule"],
+                weight=data["weight"],
+                notes=data["notes"],
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, "Target modificato.")
+            return redirect(_plan_url(cycle, f"target-{target.pk}"))
+    return _render(
+        request,
+        "plan_target_form.html",
+        cycle,
+        form=form,
+        indicator=target.indicator,
+        target=target,
+        rule_text=selectors_plan.rule_summary(target.rule),
+        original_rule_text=selectors_plan.rule_summary(target.original_rule)
+        if target.original_rule
+        else "",
+        history=selectors_plan.target_history(target=target),
+        delete_url=reverse("workspace:plan-target-delete", args=[cycle.year, target.pk]),
+    )
+
+
+@persona_required
+@require_POST
+def target_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    target = _target(cycle, pk)
+    return _delete(
+        request,
+        cycle,
+        target,
+        lambda: services.target_delete(target=target, user=request.user),
+        "Target",
+        f"target-{target.pk}",
+    )
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def target_revise(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    target = _target(cycle, pk)
+    initial = {"text": target.text, **forms_plan.rule_initial(target.rule)}
+    form = forms_plan.TargetReviseForm(request.POST or None, cycle=cycle, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.target_revise(
+                target=target,
+                user=request.user,
+                text=data["text"],
+                rule=data["rule"],
+                reason=data["reason"],
+                document=data["document"],
+                document_number=data["document_number"],
+                document_date=data["document_date"],
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, "Target rivisto: il target originario resta registrato.")
+            return redirect(_plan_url(cycle, f"target-{target.pk}"))
+    return _render(
+        request,
+        "plan_revise.html",
+        cycle,
+        form=form,
+        target=target,
+        rule_text=selectors_plan.rule_summary(target.rule),
+        original_rule_text=selectors_plan.rule_summary(target.original_rule)
+        if target.original_rule
+        else "",
+    )
+
+
+# --------------------------------------------------------------------- units, rules, next year
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def unit_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    unit = get_object_or_404(Unit, pk=pk, cycle=cycle)
+    form = forms_plan.UnitForm(
+        request.POST or None, initial={"aggregation": unit.aggregation, "weight": unit.weight}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.unit_update(unit=unit, user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, f"Unità «{unit.name}» modificata.")
+            return redirect(_plan_url(cycle, "struttura"))
+    return _render(request, "plan_form.html", cycle, form=form, title=unit.name, subject=unit)
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def rules_update(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    initial, rounding_initial, bands_initial = forms_plan.CycleRulesForm.initial_from(cycle.rules)
+    data = request.POST or None
+    form = forms_plan.CycleRulesForm(data, initial=initial)
+    rounding = forms_plan.RoundingFormSet(data, initial=rounding_initial, prefix="arr")
+    bands = forms_plan.BandFormSet(data, initial=bands_initial, prefix="fasce")
+    section_errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        valid = all([form.is_valid(), rounding.is_valid(), bands.is_valid()])
+        if valid and forms_plan.rounding_levels_repeated(rounding):
+            section_errors["rounding"] = [
+                "Livello ripetuto: "
+                + ", ".join(forms_plan.rounding_levels_repeated(rounding))
+                + "."
+            ]
+            valid = False
+        if valid:
+            rules = forms_plan.rules_from_forms(form, rounding, bands)
+            try:
+                services.cycle_rules_update(cycle=cycle, user=request.user, rules=rules)
+            except ValidationError as error:
+                for section, errors in error.message_dict.items():
+                    key = "general" if section == "__all__" else section
+                    section_errors.setdefault(key, []).extend(errors)
+            else:
+                messages.success(request, "Regole di misurazione aggiornate.")
+                return redirect(_plan_url(cycle))
+    return _render(
+        request,
+        "plan_rules.html",
+        cycle,
+        form=form,
+        rounding=rounding,
+        bands=bands,
+        section_errors=section_errors,
+    )
+
+
+@persona_required
+@require_http_methods(["GET", "POST"])
+def start_next(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = _cycle(request, year)
+    if request.method == "POST":
+        try:
+            new = services.cycle_start_next(cycle=cycle, user=request.user)
+        except ValidationError as error:
+            for message in error.messages:
+                messages.error(request, message)
+            return redirect(_plan_url(cycle))
+        messages.success(
+            request,
+            f"Ciclo {new.year} avviato dal {cycle.year}: verificare il Piano, aggiornare testi "
+            "e valori di partenza, registrare la deliberazione di approvazione.",
+        )
+        return redirect("workspace:plan", new.year)
+    overview = selectors_plan.plan_overview(cycle=cycle)
+    return _render(request, "plan_start_next.html", cycle, overview=overview)
+
+
+P = "<int:year>/piano/"
+
+urlpatterns = [
+    path(P, plan, name="plan"),
+    path(f"{P}prospettive/nuova/", perspective_create, name="plan-perspective-create"),
+    path(f"{P}prospettive/<int:pk>/", perspective_update, name="plan-perspective"),
+    path(f"{P}prospettive/<int:pk>/elimina/", perspective_delete, name="plan-perspective-delete"),
+    path(f"{P}obiettivi-strategici/nuovo/", strategic_create, name="plan-strategic-create"),
+    path(f"{P}obiettivi-strategici/<int:pk>/", strategic_update, name="plan-strategic"),
+    path(
+        f"{P}obiettivi-strategici/<int:pk>/elimina/",
+        strategic_delete,
+        name="plan-strategic-delete",
+    ),
+    path(f"{P}obiettivi/nuovo/", objective_create, name="plan-objective-create"),
+    path(f"{P}obiettivi/<int:pk>/", objective_update, name="plan-objective"),
+    path(f"{P}obiettivi/<int:pk>/elimina/", objective_delete, name="plan-objective-delete"),
+    path(
+        f"{P}obiettivi/<int:pk>/neutralizza/",
+        objective_neutralize,
+        name="plan-objective-neutralize",
+    ),
+    path(
+        f"{P}obiettivi/<int:objective_pk>/indicatori/nuovo/",
+        indicator_create,
+        name="plan-indicator-create",
+    ),
+    path(f"{P}indicatori/<int:pk>/", indicator_update, name="plan-indicator"),
+    path(f"{P}indicatori/<int:pk>/elimina/", indicator_delete, name="plan-indicator-delete"),
+    path(
+        f"{P}indicatori/<int:indicator_pk>/target/nuovo/",
+        target_create,
+        name="plan-target-create",
+    ),
+    path(f"{P}target/<int:pk>/", target_update, name="plan-target"),
+    path(f"{P}target/<int:pk>/elimina/", target_delete, name="plan-target-delete"),
+    path(f"{P}target/<int:pk>/rivedi/", target_revise, name="plan-target-revise"),
+    path(f"{P}unita/<int:pk>/", unit_update, name="plan-unit"),
+    path(f"{P}regole/", rules_update, name="plan-rules"),
+    path(f"{P}nuovo-ciclo/", start_next, name="plan-start-next"),
+]

@@ -1,0 +1,727 @@
+"""Forms for managing the plan: what the controllo di gestione types, parsed the Italian way
+("4,6", "31/07/2019"). Forms check the input; the services (performance/services/plan.py)
+validate and write. A target's rule is built from a friendly form per kind and checked with
+scoring.validate_spec, whose Italian message is shown next to the field it names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from organization.models import Cycle, PlanDocument, Position, Unit
+from performance import scoring
+from performance.models import Indicator, Objective, Perspective, StrategicObjective
+from performance.parsing import ParseError, parse_date, parse_number
+from performance.selectors_plan import RULE_KIND_LABELS
+
+# ------------------------------------------------------------------------------ Italian fields
+
+
+class ItalianDecimalField(forms.CharField):
+    """A number as typed in Italian ("4,6", "1.234,5", "-20"): a Decimal, or None if empty."""
+
+    def to_python(self, value: Any) -> Decimal | None:
+        value = super().to_python(value)
+        try:
+            return parse_number(value, allow_percent=True)
+        except ParseError as error:
+            raise ValidationError(str(error), code="invalid") from error
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+            return scoring.fmt(Decimal(str(value)))
+        return value
+
+
+class ItalianDateField(forms.CharField):
+    """A date as dd/mm/yyyy (also 31.07.2019 or ISO); None if empty."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.TextInput(attrs={"placeholder": "gg/mm/aaaa"}))
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value: Any) -> dt.date | None:
+        value = super().to_python(value)
+        try:
+            return parse_date(value)
+        except ParseError as error:
+            raise ValidationError(str(error), code="invalid") from error
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dt.date):
+            return value.strftime("%d/%m/%Y")
+        return value
+
+
+class PlanForm(forms.Form):
+    """Bootstrap Italia classes on the widgets, ``is-invalid`` on fields with errors, and the
+    errors of a service (ValidationError keyed by field) placed next to their field."""
+
+    error_css_class = "is-invalid"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for bound in self.fields.values():
+            widget = bound.widget
+            if isinstance(widget, forms.CheckboxInput):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif not isinstance(widget, forms.Select):  # selects: in a .select-wrapper
+                widget.attrs.setdefault("class", "form-control")
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        self._mark_invalid()
+
+    def _mark_invalid(self) -> None:
+        for name in self.errors:
+            if name in self.fields:
+                widget = self.fields[name].widget
+                classes = widget.attrs.get("class", "")
+                if "is-invalid" not in classes.split():
+                    widget.attrs["class"] = f"{classes} is-invalid".strip()
+                widget.attrs["aria-invalid"] = "true"
+                widget.attrs["aria-describedby"] = f"{self[name].auto_id}-errori"
+
+    field_aliases: dict[str, str] = {}
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Place a service's ValidationError next to the fields it names."""
+        if hasattr(error, "error_dict"):
+            for name, errors in error.error_dict.items():
+                name = self.field_aliases.get(name, name)
+                self.add_error(name if name in self.fields else None, errors)
+        else:
+            self.add_error(None, error)
+        self._mark_invalid()
+
+
+# ------------------------------------------------------------------------------ plan structure
+
+
+class PerspectiveForm(PlanForm):
+    code = forms.CharField(label="Codice", max_length=10, help_text="Es. 1")
+    name = forms.CharField(label="Nome della prospettiva", max_length=300)
+    weight = ItalianDecimalField(label="Peso", initial="1")
+
+
+class StrategicObjectiveForm(PlanForm):
+    perspective = forms.ModelChoiceField(label="Prospettiva", queryset=Perspective.objects.none())
+    code = forms.CharField(label="Codice", max_length=10, help_text="Es. 1.1")
+    title = forms.CharField(
+        label="Titolo", max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    weight = ItalianDecimalField(label="Peso", initial="1")
+
+    def __init__(self, *args: Any, cycle: Cycle, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["perspective"].queryset = Perspective.objects.filter(cycle=cycle)
+
+
+class ObjectiveForm(PlanForm):
+    kind = forms.ChoiceField(label="Tipo di obiettivo", choices=Objective.Kind.choices)
+    strategic_objective = forms.ModelChoiceField(
+        label="Obiettivo strategico",
+        queryset=StrategicObjective.objects.none(),
+        required=False,
+        empty_label="— nessuno —",
+        help_text="Obbligatorio per gli obiettivi strategici; per gli operativi, quello che "
+        "l'obiettivo persegue.",
+    )
+    position = forms.ModelChoiceField(
+        label="Posizione (solo obiettivi individuali)",
+        queryset=Position.objects.none(),
+        required=False,
+        empty_label="— nessuna —",
+    )
+    code = forms.CharField(label="Codice (facoltativo)", max_length=20, required=False)
+    title = forms.CharField(label="Titolo", widget=forms.Textarea(attrs={"rows": 3}))
+    weight = ItalianDecimalField(label="Peso", initial="1")
+
+    def __init__(self, *args: Any, cycle: Cycle, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["strategic_objective"].queryset = StrategicObjective.objects.filter(cycle=cycle)
+        self.fields["position"].queryset = Position.objects.filter(cycle=cycle)
+
+
+UNITS_OF_MEASURE = ("n.", "%", "data", "ore", "giorni", "mesi", "punti (scala 1-5)", "euro")
+
+
+class IndicatorForm(PlanForm):
+    name = forms.CharField(label="Indicatore", widget=forms.Textarea(attrs={"rows": 2}))
+    unit_of_measure = forms.CharField(
+        label="Unità di misura",
+        max_length=60,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "unita-di-misura"}),
+        help_text="Es. " + ", ".join(UNITS_OF_MEASURE),
+    )
+    direction = forms.ChoiceField(label="Direzione", choices=Indicator.Direction.choices)
+    baseline_value = ItalianDecimalField(label="Valore di partenza", required=False)
+    baseline_year = forms.IntegerField(
+        label="Anno del valore di partenza", required=False, min_value=1990, max_value=2100
+    )
+    baseline_text = forms.CharField(
+        label="Valore di partenza come scritto",
+        max_length=300,
+        required=False,
+        help_text="Es. «n. 90 nel 2019»",
+    )
+    source = forms.CharField(label="Fonte", max_length=300, required=False)
+    notes = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class UnitForm(PlanForm):
+    aggregation = forms.ChoiceField(
+        label="Metodo di aggregazione", choices=Unit.Aggregation.choices, required=False
+    )
+    weight = ItalianDecimalField(label="Peso", initial="1")
+
+
+# ----------------------------------------------------------------------------- a target's rule
+
+RULE_KIND_CHOICES = [(kind, RULE_KIND_LABELS[kind]) for kind in scoring.RULE_KINDS]
+
+# the parameters of each kind (the fields shown for it)
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "at_least": ("threshold",),
+    "at_most": ("threshold",),
+    "change": ("change_pct", "baseline"),
+    "deadline": ("due",),
+    "milestone": (),
+    "rating": ("threshold", "scale_min", "scale_max"),
+    "thresholds": ("minimum", "target_value", "minimum_score"),
+    "k_of_n": ("n",),
+    "multi": ("multi",),
+}
+RULE_FIELDS = (
+    "threshold",
+    "change_pct",
+    "baseline",
+    "due",
+    "scale_min",
+    "scale_max",
+    "minimum",
+    "target_value",
+    "minimum_score",
+    "n",
+    "multi",
+)
+
+# validate_spec's messages start with the name of what is wrong: the field to show them next to
+_MESSAGE_FIELDS = (
+    ("variazione obiettivo", "change_pct"),
+    ("valore di partenza", "baseline"),
+    ("scadenza", "due"),
+    ("data:", "due"),
+    ("minimo della scala", "scale_min"),
+    ("massimo della scala", "scale_max"),
+    ("valore minimo e valore obiettivo", "target_value"),
+    ("valore minimo", "minimum"),
+    ("valore obiettivo", "target_value"),
+    ("punteggio al minimo", "minimum_score"),
+    ("n (totale)", "n"),
+    ("obiettivo in più parti", "multi"),
+    ("soglia", "threshold"),
+)
+
+MULTI_EXAMPLE = (
+    '{"parts": [{"kind": "deadline", "due": "2020-04-30"}, '
+    '{"kind": "at_least", "threshold": 2}], "labels": ["1 entro aprile", "n. 2 riunioni"], '
+    '"combine": "mean"}'
+)
+
+
+def rule_field_for(kind: str, message: str) -> str:
+    """The form field a validate_spec message belongs to."""
+    if kind == "multi":
+        return "multi"
+    for prefix, name in _MESSAGE_FIELDS:
+        if message.startswith(prefix):
+            return name
+    return "kind"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        number = Decimal(text)
+        return int(number) if number == number.to_integral_value() else float(text)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _decimal_or_text(value: Any) -> Any:
+    try:
+        return scoring.dec(value)
+    except scoring.ScoringError:
+        return value
+
+
+def rule_initial(rule: Mapping | None) -> dict:
+    """The form's initial values for a stored rule."""
+    if not isinstance(rule, Mapping) or rule.get("kind") not in KIND_FIELDS:
+        return {"kind": "at_least"}
+    kind = rule["kind"]
+    initial: dict[str, Any] = {"kind": kind}
+    if kind == "multi":
+        data = {k: rule[k] for k in ("parts", "labels", "combine") if k in rule}
+        initial["multi"] = json.dumps(_plain(data), ensure_ascii=False, indent=2)
+        return initial
+    mapping = {
+        "threshold": "threshold",
+        "change_pct": "change_pct",
+        "baseline": "baseline",
+        "scale_min": "scale_min",
+        "scale_max": "scale_max",
+        "minimum": "minimum",
+        "target_value": "target",
+        "minimum_score": "minimum_score",
+        "n": "n",
+    }
+    for name, key in mapping.items():
+        if name in KIND_FIELDS[kind] and rule.get(key) is not None:
+            initial[name] = _decimal_or_text(rule[key])
+    if kind == "deadline" and rule.get("due"):
+        try:
+            initial["due"] = dt.date.fromisoformat(str(rule["due"]))
+        except ValueError:
+            initial["due"] = str(rule["due"])
+    return initial
+
+
+class RuleFieldsForm(PlanForm):
+    """The rule of a target, one group of fields per kind."""
+
+    kind = forms.ChoiceField(label="Tipo di regola", choices=RULE_KIND_CHOICES)
+    threshold = ItalianDecimalField(
+        label="Soglia",
+        required=False,
+        help_text="Per «almeno», «al più» e «giudizio su scala». Es. 65 oppure 4,4",
+    )
+    change_pct = ItalianDecimalField(
+        label="Variazione richiesta (%)", required=False, help_text="Es. -20 per una riduzione"
+    )
+    baseline = ItalianDecimalField(
+        label="Valore di partenza",
+        required=False,
+        help_text="Vuoto: il valore rilevato è già la variazione in %.",
+    )
+    due = ItalianDateField(label="Scadenza (gg/mm/aaaa)", required=False)
+    scale_min = ItalianDecimalField(label="Minimo della scala", required=False, initial="1")
+    scale_max = ItalianDecimalField(label="Massimo della scala", required=False, initial="5")
+    minimum = ItalianDecimalField(label="Valore minimo", required=False)
+    target_value = ItalianDecimalField(label="Valore obiettivo", required=False)
+    minimum_score = ItalianDecimalField(
+        label="Punteggio al valore minimo (%)", required=False, initial="0"
+    )
+    n = ItalianDecimalField(label="n (totale)", required=False, help_text="Es. 14 uffici")
+    multi = forms.CharField(
+        label="Parti (JSON)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "class": "form-control font-monospace"}),
+        help_text=f"Una regola per parte, ad es. {MULTI_EXAMPLE}",
+    )
+
+    field_aliases = {"rule": "kind"}
+
+    def _spec(self, kind: str, data: Mapping) -> dict:
+        get = data.get
+        if kind in ("at_least", "at_most"):
+            return {"kind": kind, "threshold": get("threshold")}
+        if kind == "change":
+            spec = {"kind": kind, "change_pct": get("change_pct")}
+            if get("baseline") is not None:
+                spec["baseline"] = get("baseline")
+            return spec
+        if kind == "deadline":
+            return {"kind": kind, "due": get("due")}
+        if kind == "milestone":
+            return {"kind": kind}
+        if kind == "rating":
+            return {
+                "kind": kind,
+                "threshold": get("threshold"),
+                "scale_min": 1 if get("scale_min") is None else get("scale_min"),
+                "scale_max": 5 if get("scale_max") is None else get("scale_max"),
+            }
+        if kind == "thresholds":
+            return {
+                "kind": kind,
+                "minimum": get("minimum"),
+                "target": get("target_value"),
+                "minimum_score": 0 if get("minimum_score") is None else get("minimum_score"),
+            }
+        if kind == "k_of_n":
+            return {"kind": kind, "n": get("n")}
+        # multi
+        raw = (get("multi") or "").strip()
+        if not raw:
+            raise ValidationError(
+                {"multi": "obiettivo in più parti: indicare le parti (almeno due)"}
+            )
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise ValidationError(
+                {"multi": f"JSON non valido (riga {error.lineno}, colonna {error.colno})"}
+            ) from error
+        if isinstance(parsed, list):
+            parsed = {"parts": parsed}
+        if not isinstance(parsed, dict):
+            raise ValidationError(
+                {"multi": 'scrivere un elenco di regole oppure {"parts": [...], ...}'}
+            )
+        return {**parsed, "kind": "multi"}
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = data.get("kind")
+        if not kind:
+            return data
+        if any(name in self.errors for name in KIND_FIELDS.get(kind, ())):
+            return data  # a number or a date that could not be read: already reported
+        try:
+            spec = self._spec(kind, data)
+            scoring.validate_spec(spec)
+        except ValidationError as error:
+            for name, errors in error.error_dict.items():
+                self.add_error(name, errors)
+            return data
+        except scoring.ScoringError as error:
+            self.add_error(rule_field_for(kind, str(error)), str(error))
+            return data
+        data["rule"] = spec
+        return data
+
+    @property
+    def rule_groups(self) -> list[dict]:
+        """The rule's fields by kind, for the template (each group shown for its kinds)."""
+        groups = []
+        for name in RULE_FIELDS:
+            kinds = [k for k, names in KIND_FIELDS.items() if name in names]
+            groups.append({"field": self[name], "kinds": " ".join(kinds)})
+        return groups
+
+
+class TargetForm(RuleFieldsForm):
+    unit = forms.ModelChoiceField(
+        label="Unità",
+        queryset=Unit.objects.none(),
+        required=False,
+        empty_label="Ente (nessuna unità: il valore dell'Ente)",
+    )
+    office = forms.ModelChoiceField(
+        label="Ufficio responsabile (facoltativo)",
+        queryset=Unit.objects.none(),
+        required=False,
+        empty_label="— nessuno —",
+    )
+    text = forms.CharField(
+        label="Target come approvato",
+        max_length=500,
+        help_text="Il testo del Piano, es. «≥ 4,4 (su scala da 1 a 5)», «entro il 31.07.2020».",
+    )
+    weight = ItalianDecimalField(label="Peso", initial="1")
+    notes = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    field_order = ["unit", "office", "text", "kind", *RULE_FIELDS, "weight", "notes"]
+
+    def __init__(self, *args: Any, cycle: Cycle, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        units = Unit.objects.filter(cycle=cycle).order_by("order", "id")
+        self.fields["unit"].queryset = units
+        self.fields["office"].queryset = units
+
+
+class DocumentFieldsForm(PlanForm):
+    """The deliberation of a plan update: an existing one, or a new one by number and date."""
+
+    document = forms.ModelChoiceField(
+        label="Deliberazione di aggiornamento del Piano",
+        queryset=PlanDocument.objects.none(),
+        required=False,
+        empty_label="— nuova deliberazione (indicare numero e data) —",
+    )
+    document_number = forms.CharField(
+        label="Numero della nuova deliberazione", max_length=30, required=False
+    )
+    document_date = ItalianDateField(label="Data della nuova deliberazione", required=False)
+    reason = forms.CharField(label="Motivo", widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, cycle: Cycle, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["document"].queryset = PlanDocument.objects.filter(
+            cycle=cycle, kind=PlanDocument.Kind.AGGIORNAMENTO
+        ).order_by("date", "id")
+        if not self.is_bound and self.fields["document"].queryset.exists():
+            self.fields["document"].initial = self.fields["document"].queryset.last()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("document") is not None and (
+            data.get("document_number") or data.get("document_date")
+        ):
+            self.add_error(
+                "document",
+                "Scegliere una deliberazione già registrata oppure indicare numero e data di una "
+                "nuova, non entrambe.",
+            )
+        elif data.get("document") is None and "document" not in self.errors:
+            if not data.get("document_number") and "document_number" not in self.errors:
+                self.add_error(
+                    "document_number",
+                    "Scegliere la deliberazione di aggiornamento, oppure indicare numero e data "
+                    "di una nuova.",
+                )
+            if data.get("document_date") is None and "document_date" not in self.errors:
+                self.add_error("document_date", "Indicare la data della nuova deliberazione.")
+        return data
+
+
+class TargetReviseForm(RuleFieldsForm, DocumentFieldsForm):
+    text = forms.CharField(label="Nuovo target come approvato", max_length=500)
+
+    field_order = [
+        "text",
+        "kind",
+        *RULE_FIELDS,
+        "document",
+        "document_number",
+        "document_date",
+        "reason",
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = "Motivo della revisione"
+
+
+class ObjectiveNeutralizeForm(DocumentFieldsForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = "Motivo della neutralizzazione"
+
+
+# --------------------------------------------------------------------------- measurement rules
+
+LEVELS = (
+    ("row", "Riga (target)"),
+    ("default", "Predefinito (ogni livello non elencato)"),
+    ("objective", "Obiettivo"),
+    ("strategic_objective", "Obiettivo strategico codificato"),
+    ("perspective", "Prospettiva"),
+    ("strategic", "Totale obiettivi strategici"),
+    ("operational", "Tabella operativa dell'Ente"),
+    ("position", "Posizione (obiettivi individuali)"),
+    ("ente", "Ente"),
+    ("group", "Raggruppamento"),
+    ("area", "Area"),
+    ("servizio", "Servizio"),
+    ("ufficio", "Ufficio"),
+    ("azienda_speciale", "Azienda speciale"),
+)
+AGGREGATION_LEVELS = tuple(level for level in LEVELS if level[0] not in ("row", "default"))
+ROUNDING_MODES = (
+    ("half_up", "Ordinario (metà per eccesso)"),
+    ("half_even", "Bancario (metà al pari)"),
+    ("up", "Per eccesso"),
+    ("down", "Per difetto"),
+)
+METHOD_CHOICES = [
+    ("", "Predefinito"),
+    *((m, label) for m, label in Unit.Aggregation.choices if m),
+]
+
+
+def _rules_error(data: Mapping, field: str) -> str | None:
+    """scoring.Rules.from_dict's message for one piece of the rules, if any."""
+    try:
+        scoring.Rules.from_dict(data)
+    except scoring.ScoringError as error:
+        return str(error)
+    except (KeyError, TypeError, ValueError) as error:
+        return f"{field}: valore non valido ({error})"
+    return None
+
+
+class RoundingRowForm(PlanForm):
+    level = forms.ChoiceField(label="Livello", choices=[("", "—"), *LEVELS], required=False)
+    decimals = forms.IntegerField(label="Decimali", required=False, initial=2)
+    mode = forms.ChoiceField(label="Arrotondamento", choices=ROUNDING_MODES, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("level", "mode"):  # in a table, not in a .select-wrapper
+            self.fields[name].widget.attrs["class"] = "form-select"
+            self.fields[name].widget.attrs["aria-label"] = self.fields[name].label
+        self.fields["decimals"].widget.attrs["aria-label"] = "Decimali"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not data.get("level") or self.errors:
+            return data
+        decimals = 2 if data.get("decimals") is None else data["decimals"]
+        mode = data.get("mode") or "half_up"
+        message = _rules_error(
+            {"rounding": {data["level"]: {"decimals": decimals, "mode": mode}}}, "arrotondamento"
+        )
+        if message:
+            self.add_error("mode" if "modalità" in message else "decimals", message)
+        data["decimals"], data["mode"] = decimals, mode
+        return data
+
+
+class BandRowForm(PlanForm):
+    key = forms.SlugField(label="Codice", required=False, max_length=40)
+    label = forms.CharField(label="Fascia", required=False, max_length=100)
+    minimum = ItalianDecimalField(label="Da (%)", required=False)
+    inclusive = forms.BooleanField(label="Soglia inclusa", required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, bound in self.fields.items():  # in a table: the column header is the label
+            bound.widget.attrs["aria-label"] = str(bound.label or name)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors or not (data.get("key") or data.get("label")):
+            return data
+        if not data.get("key"):
+            self.add_error("key", "Indicare il codice della fascia (es. raggiunto).")
+        if data.get("minimum") is None:
+            self.add_error("minimum", "fascia: numero mancante")
+        elif not Decimal(0) <= data["minimum"] <= Decimal(100):
+            self.add_error("minimum", "fascia: la soglia va da 0 a 100")
+        return data
+
+
+RoundingFormSet = forms.formset_factory(RoundingRowForm, extra=1)
+BandFormSet = forms.formset_factory(BandRowForm, extra=1)
+
+
+class CycleRulesForm(PlanForm):
+    points_per_day = ItalianDecimalField(label="Punti di penalità per giorno di ritardo")
+    floor = ItalianDecimalField(label="Soglia minima per i ritardi (%)")
+    grace_days = forms.IntegerField(label="Giorni di tolleranza", min_value=0, initial=0)
+    roll_up_uses_rounded = forms.BooleanField(
+        label="Il livello superiore usa le cifre arrotondate", required=False
+    )
+    weight_total = ItalianDecimalField(
+        label="Totale dei pesi (facoltativo)",
+        required=False,
+        help_text="Se impostato, i pesi di un livello che non sommano a questo totale vengono "
+        "riscalati.",
+    )
+
+    field_aliases = {"lateness": "points_per_day", "aggregation": None}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for level, label in AGGREGATION_LEVELS:
+            self.fields[f"aggregation_{level}"] = forms.ChoiceField(
+                label=label,
+                choices=METHOD_CHOICES,
+                required=False,
+            )
+
+    @property
+    def aggregation_fields(self) -> list:
+        return [self[f"aggregation_{level}"] for level, _ in AGGREGATION_LEVELS]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        names = ("points_per_day", "floor", "grace_days")
+        if any(name in self.errors for name in names) or any(data.get(n) is None for n in names):
+            return data
+        message = _rules_error({"lateness": self.lateness()}, "ritardo")
+        if message:
+            floor = data["floor"]
+            self.add_error(
+                "floor" if not Decimal(0) <= floor <= Decimal(100) else "points_per_day", message
+            )
+        return data
+
+    def lateness(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "points_per_day": str(data["points_per_day"]),
+            "floor": str(data["floor"]),
+            "grace_days": data["grace_days"],
+        }
+
+    @classmethod
+    def initial_from(cls, rules: Mapping) -> tuple[dict, list[dict], list[dict]]:
+        """Initial values of the form and of its two formsets from a cycle's rules."""
+        parsed = scoring.Rules.from_dict(rules)
+        initial: dict[str, Any] = {
+            "points_per_day": parsed.lateness.points_per_day,
+            "floor": parsed.lateness.floor,
+            "grace_days": parsed.lateness.grace_days,
+            "roll_up_uses_rounded": parsed.roll_up_uses_rounded,
+            "weight_total": parsed.weight_total,
+        }
+        stored = (rules or {}).get("aggregation") or {}
+        for level, _ in AGGREGATION_LEVELS:
+            initial[f"aggregation_{level}"] = stored.get(level, "")
+        rounding = [
+            {"level": level, "decimals": r.decimals, "mode": r.mode}
+            for level, r in parsed.rounding.items()
+        ]
+        bands = [
+            {"key": b.key, "label": b.label, "minimum": b.minimum, "inclusive": b.inclusive}
+            for b in parsed.bands
+        ]
+        return initial, rounding, bands
+
+
+def rules_from_forms(form: CycleRulesForm, rounding: Any, bands: Any) -> dict:
+    """The rules (the JSON form of Cycle.rules) from the valid form and formsets."""
+    data = form.cleaned_data
+    rounding_data = {}
+    for row in rounding.cleaned_data:
+        if row and row.get("level") and not row.get("DELETE"):
+            rounding_data[row["level"]] = {"decimals": row["decimals"], "mode": row["mode"]}
+    band_data = [
+        {
+            "key": row["key"],
+            "label": row.get("label") or row["key"],
+            "min": str(row["minimum"]),
+            "inclusive": bool(row.get("inclusive")),
+        }
+        for row in bands.cleaned_data
+        if row and row.get("key")
+    ]
+    aggregation = {
+        level: data[f"aggregation_{level}"]
+        for level, _ in AGGREGATION_LEVELS
+        if data.get(f"aggregation_{level}")
+    }
+    return {
+        "rounding": rounding_data,
+        "roll_up_uses_rounded": bool(data.get("roll_up_uses_rounded")),
+        "lateness": form.lateness(),
+        "bands": band_data,
+        "aggregation": aggregation,
+        "weight_total": None if data.get("weight_total") is None else str(data["weight_total"]),
+    }
+
+
+def rounding_levels_repeated(rounding: Any) -> list[str]:
+    seen, repeated = set(), []
+    for row in rounding.cleaned_data:
+        level = (row or {}).get("level")
+        if level and level in seen:
+            repeated.append(dict(LEVELS)[level])
+        seen.add(level)
+    return repeated
