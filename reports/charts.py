@@ -271,16 +271,16 @@ def diverging_bars(
     bottom = PAD + sum(LABEL_HEIGHT * len(lines) + BAR_HEIGHT + ITEM_GAP for lines in labels)
     height = bottom + 22 * len(legend) + PAD
     out = _open(chart_id, title, desc, height, "chart-diverging")
-    out.append(
-        f'<line x1="{_n(zero)}" y1="{PAD}" x2="{_n(zero)}" y2="{_n(bottom)}" '
-        f'stroke="{MUTED}" stroke-width="1" class="zero"/>'
-    )
     top = float(PAD)
     for bar, lines in zip(bars, labels, strict=True):
         for number, line in enumerate(lines):
             out.append(_label(PAD, top + 12 + LABEL_HEIGHT * number, line, full=bar.label))
         y = top + LABEL_HEIGHT * len(lines)
         top = y + BAR_HEIGHT + ITEM_GAP
+        out.append(  # the zero line, beside each bar only (labels run across it)
+            f'<line x1="{_n(zero)}" y1="{_n(y - 3)}" x2="{_n(zero)}" '
+            f'y2="{_n(y + BAR_HEIGHT + 3)}" stroke="{MUTED}" stroke-width="1" class="zero"/>'
+        )
         value = float(bar.value)  # type: ignore[arg-type]
         width = half * abs(value) / largest
         x = zero if value >= 0 else zero - width

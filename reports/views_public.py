@@ -230,6 +230,10 @@ class PositionBlock:
     formula: str
     objectives: list[ObjectiveBlock] = field(default_factory=list)
 
+    @property
+    def has_codes(self) -> bool:
+        return any(o.code for o in self.objectives)
+
 
 @dataclass
 class ChartRow:
@@ -286,7 +290,9 @@ class _Builder:
             return (parts[0] if parts else None), parts
         return None, []
 
-    def row(self, result: scoring.RowResult, *, with_office: bool = True) -> TableRow:
+    def row(self, result: scoring.RowResult, *, where: str = "ente") -> TableRow:
+        """A table row; ``where`` is the table ("ente", "unit", "position"): it decides whether
+        the Note column names the responsible office or unit."""
         info, parts = self._info(result)
         if info is None:
             return TableRow(result.key, result.label, "", "", _figure(result), result.formula)
@@ -308,21 +314,27 @@ class _Builder:
             row.excluded_reason = result.excluded_reason or result.formula
         elif result.override:
             row.override = self.notes.cite(
-                ("rettifica", result.key), f"Rettifica: {result.formula}.", "rettifica"
+                ("rettifica", result.key), f"Rettifica: {result.formula.rstrip('.')}.", "rettifica"
             )
         else:
             row.formula = result.formula
         for part in parts:
             if part["footnote"]:
                 row.notes_refs.append(self.notes.cite(("nota", part["key"]), part["footnote"]))
-        if with_office and info["office_name"]:
-            row.notes.append(info["office_name"])
+        responsible = {
+            "ente": info["office_name"] or row.unit_name,
+            "unit": info["office_name"],
+        }.get(where)
+        if responsible:
+            row.notes.append(responsible)
         if info["original_text"]:
             revised = f" (rivisto con: {info['revised_by']})" if info["revised_by"] else ""
             row.notes.append(f"Target originario: {info['original_text']}{revised}")
         for text in (info["baseline_text"], info["indicator_notes"], info["actual_note"]):
             if text and text not in row.notes:
                 row.notes.append(text)
+        # a note already contained in a longer one ("n. ore 2018 = 524") is said once
+        row.notes = [n for n in row.notes if not any(n != m and n in m for m in row.notes)]
         return row
 
     def _objective_blocks(self, rows: Iterable[scoring.RowResult], **kw) -> list[ObjectiveBlock]:
@@ -349,7 +361,7 @@ class _Builder:
                 key=f"codice-{code or 'nessuno'}",
                 code=code,
                 title=self.goal_titles.get(code, "Senza obiettivo strategico"),
-                objectives=self._objective_blocks(results),
+                objectives=self._objective_blocks(results, where="unit"),
             )
             for code, results in by_code.items()
         ]
@@ -399,7 +411,7 @@ class _Builder:
                             objective.key,
                             objective.name,
                             goal.code,
-                            [self.row(r, with_office=True) for r in objective.rows],
+                            [self.row(r) for r in objective.rows],
                         )
                     )
             if group.objectives:
@@ -446,7 +458,7 @@ class _Builder:
                     kind=kind,
                     figure=_figure(node, f"position:{node.key}"),
                     formula=node.formula,
-                    objectives=self._objective_blocks(node.rows, with_office=False),
+                    objectives=self._objective_blocks(node.rows, where="position"),
                 )
             )
         return out
@@ -860,11 +872,7 @@ def _toc(narrative: dict, has: dict[str, bool]) -> list[dict]:
                 item("obiettivi-strategici", "3.1 Rendicontazione degli obiettivi strategici"),
                 item("obiettivi-operativi", "3.2 Rendicontazione degli obiettivi operativi"),
                 item("obiettivi-individuali", "Obiettivi individuali"),
-                *(
-                    [item("confronto-anno-precedente", "Confronto con l'anno precedente")]
-                    if has.get("baseline") is not None
-                    else []
-                ),
+                item("confronto-anno-precedente", "Confronto con l'anno precedente"),
             ],
         )
     )
@@ -950,7 +958,6 @@ def relazione_context(cycle: Cycle, *, preview: bool = False) -> dict:
         }
     )
     has = {
-        "baseline": chart_set["baseline"],
         "signatories": bool(signatories),
         "footnotes": bool(builder.notes.items),
         **{f"tables:{k}": True for k in context_tables},
@@ -1212,12 +1219,8 @@ def _csv_cell(value) -> str:
     return text
 
 
-def _published_data_cycle(year: int) -> Cycle:
-    return _published_or_404(year)
-
-
 def data_csv(request, year: int):
-    cycle = _published_data_cycle(year)
+    cycle = _published_or_404(year)
     _, records = open_data_records(cycle)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -1240,7 +1243,7 @@ def _json_value(value):
 
 
 def data_json(request, year: int):
-    cycle = _published_data_cycle(year)
+    cycle = _published_or_404(year)
     score, records = open_data_records(cycle)
     page = request.build_absolute_uri(reverse("public:relazione", args=[year]))
     payload = {
