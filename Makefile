@@ -15,6 +15,20 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+	@# Chromium for the browser tests (tests/browser): apt-get only as root, never Playwright's download
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "chromium not found: the browser tests (tests/browser) will fail; install it (apt-get install chromium)" >&2; \
+	  fi; }
+	@# Pango for WeasyPrint (the Relazione's PDF): apt-get only when it is missing, only as root
+	@$(BIN)/python -c "import weasyprint" 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core; \
+	  else \
+	    echo "WeasyPrint cannot load Pango: the PDF of the Relazione will fail; install libpango-1.0-0 libpangoft2-1.0-0" >&2; \
+	  fi; }
 
 run: install
 	$(BIN)/python manage.py setup_demo
@@ -38,6 +52,8 @@ test: lint migrations-check pytest
 
 bench: install
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/entry.py
+	$(BIN)/python bench/relazione.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis db.sqlite3
