@@ -663,7 +663,10 @@ def _text_field(label: str, max_length: int, *, textarea: bool = False) -> forms
         label=label,
         max_length=max_length,
         widget=forms.Textarea(attrs={"rows": 2}) if textarea else forms.TextInput,
-        error_messages={"max_length": f"{label}: al massimo {max_length} caratteri."},
+        # Django formats this message with %-params: a "%" of the label must be doubled.
+        error_messages={
+            "max_length": f"{label.replace('%', '%%')}: al massimo {max_length} caratteri."
+        },
     )
 
 

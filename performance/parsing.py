@@ -27,10 +27,11 @@ def parse_number(text: object, *, allow_percent: bool = True) -> Decimal | None:
         return None
     if isinstance(text, bool):
         raise ParseError("non è un numero")
-    if isinstance(text, int | Decimal):
-        return Decimal(text)
-    if isinstance(text, float):
-        return Decimal(str(text))
+    if isinstance(text, int | Decimal | float):
+        value = Decimal(str(text)) if isinstance(text, float) else Decimal(text)
+        if not value.is_finite():  # NaN, Infinity (a float or Decimal cell)
+            raise ParseError(f"«{text}» non è un numero")
+        return value
     raw = _SPACES.sub("", str(text)).replace("\u2212", "-").replace("\u2013", "-")
     if raw == "":
         return None

@@ -85,7 +85,7 @@ class _ScoredTable(tables.Table):
         "Raggiungimento",
         accessor="achievement_display",
         order_by=("achievement_sort",),
-        attrs={"td": {"style": "min-width: 13rem"}},
+        attrs={"td": {"class": "cell-wide"}},  # static/css/app.css (no inline style: CSP)
     )
     band_label = tables.Column("Fascia", order_by=("band_sort",), default="—")
     status_label = tables.Column("Stato", order_by=("status",))

@@ -59,3 +59,6 @@ class ContextTableAdmin(SimpleHistoryAdmin):
     search_fields = ["title", "key"]
     list_select_related = ["relazione__cycle"]
     readonly_fields = ["updated_at"]
+
+
+from reports import admin_workflow  # noqa: E402, F401  (the workflow's admin)

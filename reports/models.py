@@ -117,3 +117,14 @@ class ContextTable(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+from reports.models_pdf import RelazionePdf  # noqa: E402, F401  (the stored PDFs)
+from reports.models_workflow import (  # noqa: E402, F401  (the workflow and the frozen versions)
+    CycleTransition,
+    ObjectiveReview,
+    OivMember,
+    RelazioneVersion,
+    Remark,
+    RemarkAnswer,
+)

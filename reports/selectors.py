@@ -21,9 +21,13 @@ from reports.models import ContextTable, Relazione, Section
 
 
 def published_cycles() -> QuerySet[Cycle]:
-    """The cycles whose Relazione is public, latest first."""
+    """The cycles whose Relazione is public, latest first: published, or with a published
+    version (which stays public while an errata corrige is being prepared)."""
     return (
-        Cycle.objects.filter(status=Cycle.Status.PUBLISHED)
+        Cycle.objects.filter(
+            Q(status=Cycle.Status.PUBLISHED) | Q(relazione_versions__published_at__isnull=False)
+        )
+        .distinct()
         .select_related("organization")
         .order_by("-year", "id")
     )

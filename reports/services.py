@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from organization.models import Cycle, PlanDocument
+from performance import editability
 from reports.models import ContextTable, Relazione, Section
 
 TITLE_MAX = 300
@@ -230,6 +231,7 @@ def relazione_load(
                         "(usare --replace per sostituirla)"
                     ]
                 )
+            editability.ensure_editable(cycle)  # from the submission on, nothing is replaced
             _delete_relazione(existing, user)
         relazione = Relazione(
             cycle=cycle,
@@ -394,6 +396,7 @@ def section_update(
     ``expected_updated_at`` is the ``updated_at`` the user saw when opening the form: if the
     section has changed since, StaleEditError (with the stored section) and nothing is written.
     """
+    editability.ensure_editable(section.relazione.cycle_id, section_key=section.key)
     errors: dict[str, list[str]] = {}
     title = (title or "").strip()
     if not title:
@@ -427,6 +430,7 @@ def context_table_update(
 ) -> ContextTable:
     """Change a context table: title, column headings, rows (each as long as the columns) and
     footnotes (empty ones dropped). Same optimistic locking as section_update."""
+    editability.ensure_editable(table.relazione.cycle_id, section_key=table.section_key)
     errors = _Errors()
     title = _check_title(title, "title", errors)
     columns, rows, footnotes = _check_grid(
@@ -471,6 +475,7 @@ def relazione_update(
 ) -> Relazione:
     """Change the front matter of the Relazione: title, subtitle and signatories
     ([{"role", "name"}], entries with both empty dropped)."""
+    editability.ensure_editable(relazione.cycle_id, section_key=editability.FRONT_MATTER)
     errors = _Errors()
     title = _check_title(title, "title", errors)
     subtitle = (subtitle or "").strip()

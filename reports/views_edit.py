@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from organization import permissions
 from organization.models import Cycle
 from performance.views.common import cycle_for, persona_required
-from reports import selectors
+from reports import selectors, selectors_workflow
 from reports.forms import RelazioneForm, SectionForm, TableForm, bounded_int
 from reports.models import Relazione, Section
 from reports.rendering import FIGURE_TOKENS, render_section
@@ -119,6 +119,7 @@ def relazione_edit(request: HttpRequest, year: int) -> HttpResponse:
         "relazione": relazione,
         "form": form,
         "stale": stale,
+        "read_only_reason": selectors_workflow.relazione_notice(cycle=cycle),
         "rows": [
             {"section": section, "tables": tables_by_section.get(section.key, [])}
             for section in (relazione.sections.all() if relazione else [])

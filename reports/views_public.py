@@ -1040,6 +1040,11 @@ def _published_or_404(year: int) -> Cycle:
 
 
 def relazione(request, year: int):
+    from reports.views_workflow import public_relazione
+
+    frozen = public_relazione(request, year)  # the published version, when there is one
+    if frozen is not None:
+        return frozen
     cycle = _published_or_404(year)
     return render(request, "reports/relazione.html", relazione_context(cycle))
 
@@ -1220,6 +1225,11 @@ def _csv_cell(value) -> str:
 
 
 def data_csv(request, year: int):
+    from reports.views_workflow import public_data
+
+    frozen = public_data(year, "csv")  # the published version's data, when there is one
+    if frozen is not None:
+        return frozen
     cycle = _published_or_404(year)
     _, records = open_data_records(cycle)
     buffer = io.StringIO()
@@ -1243,6 +1253,11 @@ def _json_value(value):
 
 
 def data_json(request, year: int):
+    from reports.views_workflow import public_data
+
+    frozen = public_data(year, "json")  # the published version's data, when there is one
+    if frozen is not None:
+        return frozen
     cycle = _published_or_404(year)
     score, records = open_data_records(cycle)
     page = request.build_absolute_uri(reverse("public:relazione", args=[year]))

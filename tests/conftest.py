@@ -28,3 +28,15 @@ def cycle_2019(db):
     from organization.models import Cycle
 
     return Cycle.objects.select_related("organization").get(year=2019)
+
+
+@pytest.fixture(scope="session")
+def _media_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
+def _uploads_outside_the_repository(settings, _media_root):
+    """Files written by a test (frozen PDFs, imports waiting for confirmation) go to a temporary
+    folder, never to the project's media/."""
+    settings.MEDIA_ROOT = _media_root

@@ -65,7 +65,63 @@ def test_changelist_with_search_and_add_page(superuser_client, cycle_2019, model
     if model_admin.search_fields:
         assert 'name="q"' in changelist.content.decode()
     assert superuser_client.get(url(model, "changelist")).status_code == 200
-    assert superuser_client.get(url(model, "add")).status_code == 200
+    add = superuser_client.get(url(model, "add"))
+    assert add.status_code == (403 if model._meta.label in READ_ONLY else 200)
+
+
+# Written by reports.services_workflow only: shown read-only, never added from the admin.
+READ_ONLY = {
+    "reports.CycleTransition",
+    "reports.ObjectiveReview",
+    "reports.RelazioneVersion",
+    "reports.Remark",
+}
+
+
+def _workflow(label: str):
+    def build(cycle):
+        from django.utils import timezone
+
+        from reports.models_workflow import (
+            CycleTransition,
+            ObjectiveReview,
+            OivMember,
+            RelazioneVersion,
+            Remark,
+        )
+
+        objective = cycle.objectives.order_by("pk").first()
+        return {
+            "reports.CycleTransition": lambda: CycleTransition.objects.create(
+                cycle=cycle,
+                action="start_monitoring",
+                from_status="planning",
+                to_status="monitoring",
+            ),
+            "reports.OivMember": lambda: OivMember.objects.create(
+                organization=cycle.organization, name="Maria Bianchi", role="Presidente"
+            ),
+            "reports.Remark": lambda: Remark.objects.create(
+                cycle=cycle, objective=objective, subject="Obiettivo", text="Osservazione."
+            ),
+            "reports.ObjectiveReview": lambda: ObjectiveReview.objects.create(
+                cycle=cycle, objective=objective, decision="accepted"
+            ),
+            "reports.RelazioneVersion": lambda: RelazioneVersion.objects.create(
+                cycle=cycle,
+                number=1,
+                tree_json={},
+                tree_sha256="0" * 64,
+                html="<p>Relazione</p>",
+                html_sha256="0" * 64,
+                decision="valid",
+                validated_at=timezone.now(),
+                validation_html="<p>Validazione</p>",
+                validation_html_sha256="0" * 64,
+            ),
+        }[label]()
+
+    return build
 
 
 def _relazione(cycle):
@@ -91,6 +147,7 @@ BUILDERS = {
         columns=["Anno", "Imprese"],
         rows=[["2019", "46.000"]],
     ),
+    **{label: _workflow(label) for label in (*READ_ONLY, "reports.OivMember")},
 }
 
 

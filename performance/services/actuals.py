@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from organization.models import MeasurementPeriod
-from performance import scoring
+from performance import editability, scoring
 from performance.models import Actual, Target
 
 # --------------------------------------------------------------------------- recording actuals
@@ -112,6 +112,9 @@ def actual_record(
     """
     if period.cycle_id != target.indicator.objective.cycle_id:
         raise ValidationError("Il periodo non appartiene al ciclo del target.")
+    editability.ensure_editable(
+        target.indicator.objective.cycle_id, objective=target.indicator.objective_id
+    )
     fields = actual_fields(
         target=target,
         user=user,

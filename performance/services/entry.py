@@ -23,14 +23,16 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from organization import permissions
 from organization.models import Cycle, MeasurementPeriod, Unit
-from performance import scoring
+from performance import editability, scoring
 from performance.models import Actual, Target
 from performance.selectors_entry import entry_scope, target_reason
 from performance.services.actuals import actual_fields
 from performance.services.cycle import value_from_actual
 
-# The cycle states in which values can no longer change (sent to, or validated by, the OIV).
-CLOSED_STATES = (Cycle.Status.SUBMITTED, Cycle.Status.VALIDATED, Cycle.Status.PUBLISHED)
+# The cycle states in which values can no longer change (sent to, or validated by, the OIV);
+# a cycle returned by the OIV accepts the values of the objectives it reopened
+# (performance.editability).
+CLOSED_STATES = tuple(editability.CLOSED_STATES)
 
 _WRITTEN_FIELDS = (
     "value_number",
@@ -51,7 +53,8 @@ _WRITTEN_FIELDS = (
 
 
 def cycle_accepts_values(cycle: Cycle) -> bool:
-    return cycle.status not in CLOSED_STATES
+    """May any value of ``cycle`` change (the instance's state; the service reads it again)?"""
+    return editability.edit_scope(cycle, fresh=False).values
 
 
 @dataclass(frozen=True)
@@ -241,12 +244,19 @@ def unit_values_record(
         raise PermissionDenied("L'utente non può registrare i valori di questa unità.")
     if period.cycle_id != unit.cycle_id:
         raise ValidationError("Il periodo non appartiene al ciclo dell'unità.")
-    if not cycle_accepts_values(unit.cycle):
-        raise ValidationError(
-            f"Il ciclo è nello stato «{unit.cycle.get_status_display()}»: "
-            "i valori non sono più modificabili."
-        )
+    scope = editability.edit_scope(unit.cycle_id)
+    if not scope.values:
+        raise editability.ReadOnlyError(scope.values_refusal())
     prepared = _validate(unit=unit, user=user, rows=rows)
+    objective_of = (
+        {}
+        if scope.everything
+        else dict(
+            Target.objects.filter(pk__in=list(prepared)).values_list(
+                "id", "indicator__objective_id"
+            )
+        )
+    )
     result = UnitValuesResult()
     try:
         with transaction.atomic():
@@ -259,9 +269,15 @@ def unit_values_record(
             creates: list[Actual] = []
             updates: list[Actual] = []
             conflicts: list[RowInput] = []
+            closed: dict[int, dict[str, list[str]]] = {}  # rows the OIV did not reopen
             for row in rows:
                 fields = prepared[row.target_id]
                 actual = current.get(row.target_id)
+                changes = not _blank(fields) if actual is None else not _same(actual, fields)
+                objective_id = objective_of.get(row.target_id)
+                if changes and not scope.allows(objective_id=objective_id):
+                    closed[row.target_id] = {"__all__": [scope.refusal(objective_id=objective_id)]}
+                    continue
                 if actual is None:
                     if row.expected_version not in (None, 0):
                         conflicts.append(row)
@@ -284,6 +300,8 @@ def unit_values_record(
                 for name, value in fields.items():
                     setattr(actual, name, value)
                 updates.append(actual)
+            if closed:
+                raise UnitValuesInvalid(closed)
             if conflicts:
                 raise UnitValuesConflict(_conflicts(period=period, rows=rows, prepared=prepared))
             if updates:

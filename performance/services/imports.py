@@ -41,7 +41,7 @@ from simple_history.utils import bulk_create_with_history
 
 from organization import permissions
 from organization.models import Cycle, MeasurementPeriod, PlanDocument, Position, Unit
-from performance import scoring
+from performance import editability, scoring
 from performance.models import (
     Actual,
     Indicator,
@@ -358,7 +358,9 @@ def _clean(value: Any) -> Any:
     if isinstance(value, str):
         return value if value.strip() else None
     if isinstance(value, float):
-        return Decimal(repr(value))
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal) and not value.is_finite():
+        return str(value)  # NaN, Infinity: text, which the parsers refuse with a message
     return value
 
 
@@ -1916,6 +1918,12 @@ def plan_import(
     if user is not None and not permissions.can_edit_plan(user, cycle):
         raise PermissionDenied("Solo il controllo di gestione può importare il piano.")
     report = ImportReport(kind=PLAN, year=cycle.year, dry_run=dry_run, rows=len(table.rows))
+    scope = editability.edit_scope(cycle)
+    if not scope.everything:
+        report.add_invalid(
+            1, "", scope.refusal() + " L'importazione del Piano non è disponibile in questo stato."
+        )
+        return report
     if table.has("periodo") or table.has("valore"):
         report.add_invalid(1, "", "il file contiene le colonne dei valori: importarlo come valori")
         return report
@@ -2148,6 +2156,7 @@ class _ValuesImport:
             for a in Actual.objects.filter(target__indicator__objective__cycle=cycle)
         }
         self.editable = None if user is None else permissions.editable_unit_ids(user, cycle)
+        self.scope: editability.EditScope | None = None  # set by values_import
         self.units = {u.id: u for u in Unit.objects.filter(cycle=cycle)}
         self.units_by_key = _by_key_or_name(self.units.values(), "name")
 
@@ -2224,6 +2233,9 @@ class _ValuesImport:
             raise _RowError(
                 "unita", f"il target è {where}, che non è tra le unità assegnate all'utente"
             )
+        objective_id = target.indicator.objective_id
+        if self.scope is not None and not self.scope.allows(objective_id=objective_id):
+            raise _RowError("codice_target", self.scope.refusal(objective_id=objective_id))
         key = (target.id, period.id)
         if key in seen:
             raise _RowError("codice_target", f"stesso target e periodo della riga {seen[key]}")
@@ -2336,6 +2348,10 @@ def values_import(
     report = ImportReport(kind=VALUES, year=cycle.year, dry_run=dry_run, rows=len(table.rows))
     if user is not None and not (permissions.is_controllo(user) or permissions.is_referent(user)):
         raise PermissionDenied("L'utente non può registrare valori.")
+    scope = editability.edit_scope(cycle)
+    if not scope.values:
+        report.add_invalid(1, "", scope.values_refusal())
+        return report
     if table.has("regola"):
         report.add_invalid(1, "", "il file contiene le colonne del piano: importarlo come piano")
         return report
@@ -2343,6 +2359,7 @@ def values_import(
         return report
     with transaction.atomic():
         job = _ValuesImport(cycle=cycle, table=table, user=user, report=report)
+        job.scope = scope
         pending: list[_ValueRow] = []
         seen: dict[tuple[int, int], int] = {}
         for sheet_row in table.rows:

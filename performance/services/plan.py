@@ -29,7 +29,7 @@ from django.utils.text import slugify
 from simple_history.utils import bulk_create_with_history
 
 from organization.models import Cycle, MeasurementPeriod, PlanDocument, Position, Unit
-from performance import scoring
+from performance import editability, scoring
 from performance.models import (
     Actual,
     Indicator,
@@ -103,12 +103,19 @@ def _same_cycle(obj: models.Model | None, cycle: Cycle, field: str, what: str) -
         raise ValidationError({field: f"{what} non appartiene al ciclo {cycle.year}."})
 
 
+def _ensure_target_editable(target: Target) -> None:
+    """ReadOnlyError unless the target's objective may change now (performance.editability)."""
+    objective = target.indicator.objective
+    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
+
+
 # ------------------------------------------------------------------------------- perspectives
 
 
 def perspective_create(
     *, cycle: Cycle, user: User | None, code: str, name: str, weight: Any = 1
 ) -> Perspective:
+    editability.ensure_editable(cycle)
     code, name = _text(code), _text(name)
     errors = {}
     if not code:
@@ -134,6 +141,7 @@ def perspective_create(
 def perspective_update(
     *, perspective: Perspective, user: User | None, code: str, name: str, weight: Any
 ) -> Perspective:
+    editability.ensure_editable(perspective.cycle_id)
     code, name = _text(code), _text(name)
     errors = {}
     if not code:
@@ -157,6 +165,7 @@ def perspective_update(
 
 
 def perspective_delete(*, perspective: Perspective, user: User | None) -> None:
+    editability.ensure_editable(perspective.cycle_id)
     if perspective.strategic_objectives.exists():
         raise ValidationError(
             "La prospettiva ha obiettivi strategici: eliminarli o spostarli prima di eliminarla."
@@ -196,6 +205,7 @@ def strategic_objective_create(
     title: str,
     weight: Any = 1,
 ) -> StrategicObjective:
+    editability.ensure_editable(cycle)
     code, title = _strategic_values(cycle=cycle, perspective=perspective, code=code, title=title)
     with transaction.atomic():
         goal = StrategicObjective.objects.create(
@@ -219,6 +229,7 @@ def strategic_objective_update(
     title: str,
     weight: Any,
 ) -> StrategicObjective:
+    editability.ensure_editable(goal.cycle_id)
     code, title = _strategic_values(
         cycle=goal.cycle, perspective=perspective, code=code, title=title, exclude_pk=goal.pk
     )
@@ -234,6 +245,7 @@ def strategic_objective_update(
 
 
 def strategic_objective_delete(*, goal: StrategicObjective, user: User | None) -> None:
+    editability.ensure_editable(goal.cycle_id)
     if goal.objectives.exists():
         raise ValidationError(
             "All'obiettivo strategico sono collegati degli obiettivi: eliminarli o collegarli "
@@ -293,6 +305,7 @@ def objective_create(
     position: Position | None = None,
     weight: Any = 1,
 ) -> Objective:
+    editability.ensure_editable(cycle)
     values = _objective_values(
         cycle=cycle,
         kind=kind,
@@ -323,6 +336,7 @@ def objective_update(
     position: Position | None = None,
     weight: Any = 1,
 ) -> Objective:
+    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
     values = _objective_values(
         cycle=objective.cycle,
         kind=kind,
@@ -339,6 +353,7 @@ def objective_update(
 
 
 def objective_delete(*, objective: Objective, user: User | None) -> None:
+    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
     if objective.indicators.exists():
         raise ValidationError(
             "L'obiettivo ha indicatori: eliminarli prima di eliminare l'obiettivo "
@@ -398,6 +413,7 @@ def _indicator_values(values: Mapping[str, Any]) -> dict:
 def indicator_create(*, objective: Objective, user: User | None, **values: Any) -> Indicator:
     """Create an indicator (fields: name, unit_of_measure, direction, baseline_value,
     baseline_year, baseline_text, source, notes)."""
+    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
     cleaned = _indicator_values(values)
     with transaction.atomic():
         indicator = Indicator(
@@ -410,6 +426,7 @@ def indicator_create(*, objective: Objective, user: User | None, **values: Any) 
 
 
 def indicator_update(*, indicator: Indicator, user: User | None, **values: Any) -> Indicator:
+    editability.ensure_editable(indicator.objective.cycle_id, objective=indicator.objective_id)
     cleaned = _indicator_values(values)
     with transaction.atomic():
         changed = _changed(indicator, cleaned)
@@ -419,6 +436,7 @@ def indicator_update(*, indicator: Indicator, user: User | None, **values: Any) 
 
 
 def indicator_delete(*, indicator: Indicator, user: User | None) -> None:
+    editability.ensure_editable(indicator.objective.cycle_id, objective=indicator.objective_id)
     if indicator.targets.exists():
         raise ValidationError(
             "L'indicatore ha dei target: eliminarli prima di eliminare l'indicatore."
@@ -479,6 +497,7 @@ def target_create(
     notes: str = "",
 ) -> Target:
     """A new scored row of ``indicator``: for ``unit`` (None: the Ente figure)."""
+    editability.ensure_editable(indicator.objective.cycle_id, objective=indicator.objective_id)
     values = _target_values(
         cycle=indicator.objective.cycle,
         unit=unit,
@@ -511,6 +530,7 @@ def target_update(
 ) -> Target:
     """Correct a target while the plan is being written (a change after approval is a revision:
     ``target_revise``, which keeps the original)."""
+    _ensure_target_editable(target)
     values = _target_values(
         cycle=target.indicator.objective.cycle,
         unit=unit,
@@ -528,6 +548,7 @@ def target_update(
 
 
 def target_delete(*, target: Target, user: User | None) -> None:
+    _ensure_target_editable(target)
     if target.actuals.exists():
         raise ValidationError(
             "Il target ha valori rilevati: non può essere eliminato (si può escluderlo dalla "
@@ -543,6 +564,7 @@ def target_delete(*, target: Target, user: User | None) -> None:
 
 def unit_update(*, unit: Unit, user: User | None, aggregation: str, weight: Any) -> Unit:
     """The unit's aggregation method ("" = the cycle's default for its kind) and weight."""
+    editability.ensure_editable(unit.cycle_id)
     aggregation = aggregation or ""
     if aggregation not in Unit.Aggregation.values:
         raise ValidationError(
@@ -652,6 +674,7 @@ def target_revise(
     deliberation (chosen, or created from number and date); the reason is the change reason of
     the history record.
     """
+    _ensure_target_editable(target)
     cycle = target.indicator.objective.cycle
     reason = _text(reason)
     text = _text(text)
@@ -701,6 +724,7 @@ def objective_neutralize(
 ) -> Objective:
     """Neutralize an objective by the plan update: it leaves every average (the engine lists it
     with the reason, never as 0)."""
+    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
     reason = _text(reason)
     if objective.status == Objective.Status.NEUTRALIZED:
         raise ValidationError("L'obiettivo è già neutralizzato.")
@@ -770,6 +794,7 @@ def rules_validate(rules: Mapping) -> scoring.Rules:
 def cycle_rules_update(*, cycle: Cycle, user: User | None, rules: Mapping) -> Cycle:
     """Replace the cycle's measurement rules (the SMVP as data), validated by
     scoring.Rules.from_dict and stored in its normal form (Rules.to_dict)."""
+    editability.ensure_editable(cycle)
     parsed = rules_validate(rules)
     with transaction.atomic():
         cycle.rules = parsed.to_dict()

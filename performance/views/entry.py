@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from organization import permissions
 from organization.models import MeasurementPeriod, Unit
-from performance import scoring, selectors_entry
+from performance import editability, scoring, selectors_entry
 from performance.forms import (
     FormGroup,
     FormRow,
@@ -72,8 +72,10 @@ def entry_form(request: HttpRequest, year: int, unit_key: str, period_key: str) 
     if not may_enter and not permissions.is_oiv(request.user):
         raise PermissionDenied("Questa unità non è tra quelle assegnate all'utente.")
     editable = may_enter and cycle_accepts_values(cycle)
+    scope = editability.edit_scope(cycle, fresh=False)
     rules = scoring.Rules.from_dict(cycle.rules)
     groups = selectors_entry.unit_entry(unit=unit, period=period, rules=rules)
+    editability.mark_entry_rows(groups, scope)  # returned by the OIV: only what it reopened
     conflicts: set[int] = set()
     status = 200
     if request.method == "POST":
@@ -92,6 +94,7 @@ def entry_form(request: HttpRequest, year: int, unit_key: str, period_key: str) 
                 # Nothing saved: show the form again with what was typed, the stored values
                 # (read again) and the versions they now have.
                 groups = selectors_entry.unit_entry(unit=unit, period=period, rules=rules)
+                editability.mark_entry_rows(groups, scope)
                 current = {c.row.target_id: c.current for c in error.conflicts}
                 form = UnitValuesForm(
                     groups=groups, initial=conflict_initial(request.POST, current)
@@ -115,6 +118,8 @@ def entry_form(request: HttpRequest, year: int, unit_key: str, period_key: str) 
         "periods": MeasurementPeriod.objects.filter(cycle=cycle).order_by("end_date", "id"),
         "editable": editable,
         "may_enter": may_enter,
+        "read_only_reason": scope.values_refusal(),
+        "reopened_only": scope.is_partial,
         "form": form,
         "groups": form.form_groups(conflicts=conflicts) if form else _read_only(groups),
         "errors": form.error_summary() if form is not None and form.is_bound else [],

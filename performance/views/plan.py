@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from organization import permissions
 from organization.models import Cycle, Unit
-from performance import forms_plan, selectors_plan
+from performance import editability, forms_plan, selectors_plan
 from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
 from performance.services import plan as services
 from performance.views.common import cycle_for, persona_required
@@ -83,12 +83,18 @@ def _delete(request: HttpRequest, cycle: Cycle, obj, delete, what: str, anchor: 
 def plan(request: HttpRequest, year: int) -> HttpResponse:
     cycle = _cycle(request, year, edit=False)
     overview = selectors_plan.plan_overview(cycle=cycle)
+    may_edit = permissions.can_edit_plan(request.user, cycle)
+    scope = editability.edit_scope(cycle, fresh=False)  # submitted to the OIV: read-only
     return _render(
         request,
         "plan_overview.html",
         cycle,
         overview=overview,
-        can_edit=permissions.can_edit_plan(request.user, cycle),
+        can_edit=may_edit and scope.values,
+        can_edit_structure=may_edit and scope.everything,
+        can_start_next=may_edit,
+        read_only_reason=scope.values_refusal() if may_edit else "",
+        reopened_only=may_edit and scope.is_partial,
     )
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -81,6 +82,7 @@ class Command(BaseCommand):
                 user.groups.add(groups[group])
                 if unit_key:
                     Unit.objects.get(cycle=cycle, key=unit_key).referents.add(user)
+        self._workflow(cycle)
         if created and generated:
             self.stdout.write(
                 self.style.WARNING(
@@ -92,3 +94,69 @@ class Command(BaseCommand):
             self.stdout.write(f"Utenti demo creati: {', '.join(created)} (password DEMO_PASSWORD).")
         else:
             self.stdout.write("Utenti demo già presenti.")
+
+    def _workflow(self, cycle: Cycle) -> None:
+        """Take the demo year through the workflow with the demo users, from where it is up to
+        the publication (idempotent): monitoring, reporting, review of the consistency report,
+        submission to the OIV, every objective accepted, validation (documento di validazione
+        and frozen version, with its PDF), publication. A state it does not handle (returned
+        with remarks) is left as it is."""
+        from reports import services_workflow as workflow
+        from reports.models_workflow import OivMember
+
+        User = get_user_model()
+        controllo = User.objects.get(username="controllo")
+        oiv = User.objects.get(username="oiv")
+        if not OivMember.objects.filter(organization_id=cycle.organization_id).exists():
+            OivMember.objects.create(
+                organization_id=cycle.organization_id,
+                name="Componente dell'OIV (dato dimostrativo)",
+                role="OIV monocratico",
+                user=oiv,
+            )
+        cycle.refresh_from_db()
+        Status = Cycle.Status
+        try:
+            if cycle.status == Status.PLANNING:
+                workflow.cycle_start_monitoring(cycle=cycle, user=controllo, comment="Demo")
+            if cycle.status == Status.MONITORING:
+                workflow.cycle_start_reporting(cycle=cycle, user=controllo, comment="Demo")
+            if cycle.status == Status.REPORTING:
+                if workflow.consistency_reasons(cycle):
+                    workflow.consistency_review_record(
+                        cycle=cycle,
+                        user=controllo,
+                        comment="Le differenze con il documento di origine sono note: prevale "
+                        "la cifra calcolata.",
+                    )
+                workflow.cycle_submit(cycle=cycle, user=controllo)
+            if cycle.status == Status.SUBMITTED:
+                workflow.objectives_accept_all(cycle=cycle, user=oiv)
+                workflow.cycle_validate(
+                    cycle=cycle,
+                    user=oiv,
+                    decision=workflow.RelazioneVersion.Decision.VALID,
+                    decision_text="La Relazione è validata sulla base dei dati del Piano e dei "
+                    "valori rilevati; le differenze segnalate dal rapporto di coerenza sono state "
+                    "esaminate (prevalgono le cifre calcolate).",
+                )
+            if cycle.status == Status.VALIDATED:
+                workflow.cycle_publish(cycle=cycle, user=controllo)
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"Relazione {DEMO_YEAR} validata dall'OIV e pubblicata "
+                        "(versione congelata)."
+                    )
+                )
+            elif cycle.status == Status.PUBLISHED:
+                self.stdout.write(f"Relazione {DEMO_YEAR} già pubblicata.")
+            else:
+                self.stdout.write(
+                    f"Ciclo {DEMO_YEAR} nello stato «{cycle.get_status_display()}»: lasciato com'è."
+                )
+        except ValidationError as error:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Flusso del ciclo {DEMO_YEAR} interrotto: " + " ".join(error.messages)
+                )
+            )

@@ -1,0 +1,539 @@
+"""The cycle's workflow in the browser (reports.services_workflow), included from config/urls.py
+at the site root (namespace "workflow"):
+
+Staff (log-in; controllo di gestione, OIV, referenti of the cycle; the others 403):
+
+- ``/lavoro/<year>/ciclo/``: the cycle's state, who acts next, the transitions this user may
+  press and, for the others, the Italian reasons; the history of transitions; the versions.
+- ``/lavoro/<year>/ciclo/<azione>/`` (POST): a transition.
+- ``/lavoro/<year>/revisione/``: the OIV's review: what deserves attention first, then objective
+  by objective (accept / remark, with "reopen"), the remarks with the staff's answers, and the
+  Relazione as it will be published.
+- ``/lavoro/<year>/ciclo/versioni/<n>/``: a frozen version (before and after publication), its
+  PDF and its documento di validazione.
+
+Public (no log-in; published versions only, 404 otherwise):
+
+- ``/trasparenza/performance/<year>/`` (views_public.relazione): the latest published version;
+- ``/trasparenza/performance/<year>/versioni/``: every published version (the archive);
+- ``/trasparenza/performance/<year>/versioni/<n>/``: a version, with ``relazione.pdf``,
+  ``dati.csv``, ``dati.json``, ``validazione/`` and ``validazione.pdf``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_GET, require_POST
+
+from organization import permissions
+from organization.models import Cycle
+from performance import editability
+from performance.models import Objective, Target
+from performance.selectors import cycle_scored
+from performance.views.common import cycle_for, persona_required
+from reports import selectors as report_selectors
+from reports import selectors_workflow as selectors
+from reports import services_workflow as services
+from reports.models_workflow import RelazioneVersion, Remark
+
+Action = services.Action
+
+# URL slug -> (action, service, the form fields it takes)
+TRANSITIONS = {
+    "avvia-monitoraggio": Action.START_MONITORING,
+    "avvia-rendicontazione": Action.START_REPORTING,
+    "verifica-coerenza": Action.CONSISTENCY_REVIEW,
+    "invia": Action.SUBMIT,
+    "reinvia": Action.RESUBMIT,
+    "restituisci": Action.RETURN,
+    "valida": Action.VALIDATE,
+    "pubblica": Action.PUBLISH,
+    "errata": Action.ERRATA,
+}
+SLUGS = {action: slug for slug, action in TRANSITIONS.items()}
+SUCCESS = {
+    Action.START_MONITORING: "Monitoraggio avviato: i referenti possono registrare i valori.",
+    Action.START_REPORTING: "Rendicontazione avviata.",
+    Action.CONSISTENCY_REVIEW: "Verifica del rapporto di coerenza registrata.",
+    Action.SUBMIT: (
+        "Relazione inviata all'OIV: Piano, valori e Relazione sono ora in sola lettura."
+    ),
+    Action.RESUBMIT: "Relazione inviata di nuovo all'OIV.",
+    Action.RETURN: (
+        "Relazione restituita con osservazioni: sono riaperti solo gli oggetti indicati."
+    ),
+    Action.VALIDATE: "Relazione validata: documento di validazione e versione congelata creati.",
+    Action.PUBLISH: "Relazione pubblicata.",
+    Action.ERRATA: "Errata corrige aperta: il ciclo è tornato in rendicontazione.",
+}
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+def _refused(request: HttpRequest, error: ValidationError) -> None:
+    for message in error.messages:
+        messages.error(request, message)
+
+
+def _actions(cycle: Cycle, user) -> list[dict]:
+    return [
+        {"option": option, "slug": SLUGS[option.action]}
+        for option in services.transition_options(cycle=cycle, user=user)
+    ]
+
+
+# ----------------------------------------------------------------------------- the panel
+
+
+@persona_required
+@require_GET
+def panel(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    who, what = services.NEXT_ACTOR[cycle.status]
+    scope = editability.edit_scope(cycle, fresh=False)
+    missing = (
+        selectors.missing_values(cycle=cycle)
+        if cycle.status in (Cycle.Status.REPORTING, Cycle.Status.RETURNED)
+        else []
+    )
+    context = {
+        "cycle": cycle,
+        "steps": Cycle.Status.choices,
+        "next_actor": who,
+        "next_action": what,
+        "actions": _actions(cycle, request.user),
+        "history": selectors.transitions(cycle=cycle),
+        "versions": selectors.versions(cycle=cycle),
+        "scope": scope,
+        "read_only_reason": scope.refusal(),
+        "reopened_objectives": list(
+            Objective.objects.filter(pk__in=scope.objective_ids).order_by("kind", "order")
+        )
+        if scope.objective_ids
+        else [],
+        "reopened_sections": [selectors.section_label(k) for k in sorted(scope.section_keys)],
+        "missing": missing,
+        "can_exclude": permissions.is_controllo(request.user)
+        and cycle.status in (Cycle.Status.REPORTING, Cycle.Status.RETURNED),
+        "remark_counts": selectors.remark_counts(cycle=cycle),
+        "decisions": services.RelazioneVersion.Decision.choices,
+        "members": selectors.oiv_members(cycle=cycle),
+        "is_oiv": permissions.is_oiv(request.user),
+        "is_controllo": permissions.is_controllo(request.user),
+    }
+    return _private(render(request, "reports/workflow_panel.html", context))
+
+
+@persona_required
+@require_POST
+def transition(request: HttpRequest, year: int, action: str) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    if action not in TRANSITIONS:
+        raise Http404("Azione sconosciuta.")
+    name = TRANSITIONS[action]
+    user = request.user
+    comment = request.POST.get("comment", "")
+    back = request.POST.get("next") == "revisione"
+    try:
+        if name == Action.START_MONITORING:
+            services.cycle_start_monitoring(cycle=cycle, user=user, comment=comment)
+        elif name == Action.START_REPORTING:
+            services.cycle_start_reporting(cycle=cycle, user=user, comment=comment)
+        elif name == Action.CONSISTENCY_REVIEW:
+            services.consistency_review_record(cycle=cycle, user=user, comment=comment)
+        elif name == Action.SUBMIT:
+            services.cycle_submit(cycle=cycle, user=user, comment=comment)
+        elif name == Action.RESUBMIT:
+            services.cycle_resubmit(cycle=cycle, user=user, comment=comment)
+        elif name == Action.RETURN:
+            services.cycle_return(cycle=cycle, user=user, comment=comment)
+        elif name == Action.VALIDATE:
+            version = services.cycle_validate(
+                cycle=cycle,
+                user=user,
+                decision=request.POST.get("decision", ""),
+                decision_text=request.POST.get("decision_text", ""),
+            )
+            messages.success(request, SUCCESS[name])
+            return redirect("workflow:validation", year=cycle.year, number=version.number)
+        elif name == Action.PUBLISH:
+            services.cycle_publish(cycle=cycle, user=user, comment=comment)
+        elif name == Action.ERRATA:
+            services.errata_open(cycle=cycle, user=user, note=request.POST.get("note", ""))
+    except ValidationError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, SUCCESS[name])
+    if back:
+        return redirect("workflow:review", year=cycle.year)
+    return redirect("workflow:panel", year=cycle.year)
+
+
+@persona_required
+@require_POST
+def exclude(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    target = get_object_or_404(
+        Target.objects.select_related("indicator__objective", "unit"),
+        pk=pk,
+        indicator__objective__cycle=cycle,
+    )
+    try:
+        services.target_exclude(
+            target=target, user=request.user, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, f"Riga esclusa dalla misurazione: {target.indicator.name[:120]}.")
+    return redirect(reverse("workflow:panel", args=[cycle.year]) + "#mancanti")
+
+
+# ---------------------------------------------------------------------------- the review
+
+
+@persona_required
+@require_GET
+def review(request: HttpRequest, year: int) -> HttpResponse:
+    from reports import views_public
+
+    cycle = cycle_for(request, year)
+    scored = cycle_scored(cycle=cycle)
+    attention = selectors.attention(cycle=cycle, scored=scored)
+    remarks = selectors.remarks(cycle=cycle)
+    display = report_selectors.target_display_fields(cycle=cycle)
+    groups = selectors.review_objectives(
+        cycle=cycle,
+        scored=scored,
+        display=display,
+        remarks_=remarks,
+        flags=attention.objective_flags(),
+    )
+    is_oiv = permissions.is_oiv(request.user)
+    is_controllo = permissions.is_controllo(request.user)
+    reviewing = is_oiv and cycle.status == Cycle.Status.SUBMITTED
+    answering = is_controllo and cycle.status == Cycle.Status.RETURNED
+    has_relazione = report_selectors.relazione_get(cycle=cycle) is not None
+    document = None
+    if has_relazione:
+        document = views_public.relazione_context(services._public_view(cycle))
+    objectives_total = sum(len(items) for _, items in groups)
+    examined = sum(1 for _, items in groups for o in items if o.state != "todo")
+    context = {
+        "cycle": cycle,
+        "attention": attention,
+        "late_title": (
+            f"Valori registrati in ritardo (oltre {attention.late_days} giorni dalla fine del "
+            "periodo)"
+        ),
+        "groups": groups,
+        "objectives_total": objectives_total,
+        "objectives_examined": examined,
+        "other_remarks": [r for r in remarks if not r.objective_id],
+        "remark_counts": selectors.remark_counts(cycle=cycle),
+        "section_choices": selectors.section_choices(),
+        "reviewing": reviewing,
+        "answering": answering,
+        "is_oiv": is_oiv,
+        "actions": _actions(cycle, request.user) if cycle.status == Cycle.Status.SUBMITTED else [],
+        "round": selectors.current_round(cycle=cycle),
+        "decisions": RelazioneVersion.Decision.choices,
+        "document": document,
+        "scope": editability.edit_scope(cycle, fresh=False),
+    }
+    if document is not None:
+        # the document's own variables (title, year...) for the included partial
+        context = {**document, **context}
+    return _private(render(request, "reports/workflow_review.html", context))
+
+
+def _review_back(cycle: Cycle, anchor: str = "") -> HttpResponse:
+    url = reverse("workflow:review", args=[cycle.year])
+    return redirect(f"{url}#{anchor}" if anchor else url)
+
+
+@persona_required
+@require_POST
+def accept(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    objective = get_object_or_404(Objective, pk=pk, cycle=cycle)
+    try:
+        services.objective_accept(cycle=cycle, objective=objective, user=request.user)
+    except ValidationError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, f"Obiettivo accettato: {objective.title[:120]}.")
+    return _review_back(cycle, f"obiettivo-{objective.pk}")
+
+
+@persona_required
+@require_POST
+def accept_all(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    try:
+        count = services.objectives_accept_all(cycle=cycle, user=request.user)
+    except ValidationError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, f"Obiettivi accettati: {count}.")
+    return _review_back(cycle, "obiettivi")
+
+
+@persona_required
+@require_POST
+def remark_create(request: HttpRequest, year: int) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    objective = None
+    objective_id = request.POST.get("objective", "")
+    if objective_id:
+        if not objective_id.isdigit():
+            raise Http404("Obiettivo sconosciuto.")
+        objective = get_object_or_404(Objective, pk=int(objective_id), cycle=cycle)
+    try:
+        remark = services.remark_create(
+            cycle=cycle,
+            user=request.user,
+            text=request.POST.get("text", ""),
+            objective=objective,
+            section_key=request.POST.get("section_key", ""),
+            reopen=request.POST.get("reopen") in ("1", "on", "true"),
+        )
+    except ValidationError as error:
+        _refused(request, error)
+        return _review_back(cycle, f"obiettivo-{objective.pk}" if objective else "osservazioni")
+    messages.success(request, "Osservazione registrata.")
+    return _review_back(cycle, f"osservazione-{remark.pk}")
+
+
+def _remark(cycle: Cycle, pk: int) -> Remark:
+    remark = get_object_or_404(Remark, pk=pk, cycle=cycle)
+    remark.cycle = cycle
+    return remark
+
+
+@persona_required
+@require_POST
+def remark_answer(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    remark = _remark(cycle, pk)
+    try:
+        services.remark_answer(remark=remark, user=request.user, text=request.POST.get("text", ""))
+    except ValidationError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, "Risposta registrata.")
+    return _review_back(cycle, f"osservazione-{remark.pk}")
+
+
+@persona_required
+@require_POST
+def remark_resolve(request: HttpRequest, year: int, pk: int) -> HttpResponse:
+    cycle = cycle_for(request, year)
+    remark = _remark(cycle, pk)
+    try:
+        services.remark_resolve(remark=remark, user=request.user)
+    except ValidationError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, "Osservazione chiusa.")
+    return _review_back(cycle, f"osservazione-{remark.pk}")
+
+
+# ------------------------------------------------------------------------ frozen versions
+
+
+def _file(request: HttpRequest, file, digest: str, filename: str) -> HttpResponse:
+    etag = f'"{digest}"'
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+        response["ETag"] = etag
+        return response
+    try:
+        handle = file.open("rb")
+    except OSError as error:
+        raise Http404("Il file non è disponibile.") from error
+    response = FileResponse(handle, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["ETag"] = etag
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _staff_version(request: HttpRequest, year: int, number: int) -> tuple[Cycle, RelazioneVersion]:
+    cycle = cycle_for(request, year)
+    version = selectors.version_get(cycle=cycle, number=number)
+    if version is None:
+        raise Http404("Versione inesistente.")
+    return cycle, version
+
+
+def _version_context(version: RelazioneVersion, *, public: bool) -> dict:
+    versions = selectors.public_versions(year=version.cycle.year)
+    later = [v for v in versions if v.number > version.number]
+    return {
+        "cycle": version.cycle,
+        "year": version.cycle.year,
+        "version": version,
+        "version_label": f"Versione {version.number}",
+        "versions": versions,
+        "superseded_by": later[-1] if later else None,
+        "latest_public": versions[0] if versions else None,
+        "public": public,
+        "organization_name": str(version.cycle.organization),
+    }
+
+
+@persona_required
+@require_GET
+def version(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    _, found = _staff_version(request, year, number)
+    context = _version_context(found, public=False)
+    context["integrity"] = services.version_verify(version=found)
+    return _private(render(request, "reports/workflow_version.html", context))
+
+
+@persona_required
+@require_GET
+def version_pdf(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    _, found = _staff_version(request, year, number)
+    if not found.pdf:
+        raise Http404("La versione non ha il PDF.")
+    return _private(_file(request, found.pdf, found.pdf_sha256, found.pdf_name))
+
+
+@persona_required
+@require_GET
+def validation(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    _, found = _staff_version(request, year, number)
+    context = _version_context(found, public=False)
+    return _private(render(request, "reports/validation_page.html", context))
+
+
+@persona_required
+@require_GET
+def validation_pdf(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    _, found = _staff_version(request, year, number)
+    if not found.validation_pdf:
+        raise Http404("Il documento di validazione non ha il PDF.")
+    return _private(
+        _file(request, found.validation_pdf, found.validation_pdf_sha256, found.validation_pdf_name)
+    )
+
+
+# --------------------------------------------------------------------------------- public
+
+
+def _public(year: int, number: int | None = None) -> RelazioneVersion:
+    found = selectors.public_version(year=year, number=number)
+    if found is None:
+        raise Http404("Nessuna versione pubblicata.")
+    return found
+
+
+def _public_response(response: HttpResponse) -> HttpResponse:
+    patch_cache_control(response, public=True, max_age=300)
+    return response
+
+
+def public_relazione(request: HttpRequest, year: int) -> HttpResponse | None:
+    """The year's page when a version is published (views_public.relazione): its latest
+    published version, frozen. None when the year has no published version."""
+    found = selectors.public_version(year=year)
+    if found is None:
+        return None
+    return _public_response(
+        render(
+            request, "reports/workflow_public_version.html", _version_context(found, public=True)
+        )
+    )
+
+
+@require_GET
+def public_archive(request: HttpRequest, year: int) -> HttpResponse:
+    versions = selectors.public_versions(year=year)
+    if not versions:
+        raise Http404("Nessuna versione pubblicata.")
+    context = {
+        "year": year,
+        "versions": versions,
+        "organization_name": str(versions[0].cycle.organization),
+    }
+    return _public_response(render(request, "reports/workflow_public_archive.html", context))
+
+
+@require_GET
+def public_version(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    found = _public(year, number)
+    return _public_response(
+        render(
+            request, "reports/workflow_public_version.html", _version_context(found, public=True)
+        )
+    )
+
+
+@require_GET
+def public_version_pdf(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    found = _public(year, number)
+    if not found.pdf:
+        raise Http404("Questa versione non ha il PDF.")
+    return _public_response(_file(request, found.pdf, found.pdf_sha256, found.pdf_name))
+
+
+def _data(found: RelazioneVersion, fmt: str) -> HttpResponse:
+    from reports import views_public
+
+    if fmt == "csv":
+        response = HttpResponse(found.data_csv, content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(found.data_json, content_type="application/json")
+    year = found.cycle.year
+    response["Content-Disposition"] = (
+        f'inline; filename="relazione-performance-{year}-v{found.number}.{fmt}"'
+    )
+    response["Link"] = views_public.LICENSE_LINK
+    response["Access-Control-Allow-Origin"] = "*"
+    return _public_response(response)
+
+
+@require_GET
+def public_version_csv(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    return _data(_public(year, number), "csv")
+
+
+@require_GET
+def public_version_json(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    return _data(_public(year, number), "json")
+
+
+def public_data(year: int, fmt: str) -> HttpResponse | None:
+    """The year's open data when a version is published (views_public.data_csv / data_json):
+    the frozen data of the latest published version. None otherwise."""
+    found = selectors.public_version(year=year)
+    return _data(found, fmt) if found is not None else None
+
+
+@require_GET
+def public_validation(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    found = _public(year, number)
+    return _public_response(
+        render(request, "reports/validation_page.html", _version_context(found, public=True))
+    )
+
+
+@require_GET
+def public_validation_pdf(request: HttpRequest, year: int, number: int) -> HttpResponse:
+    found = _public(year, number)
+    if not found.validation_pdf:
+        raise Http404("Il documento di validazione non ha il PDF.")
+    return _public_response(
+        _file(request, found.validation_pdf, found.validation_pdf_sha256, found.validation_pdf_name)
+    )
