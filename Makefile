@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: install run test lint format migrations-check pytest bench clean
+.PHONY: install run test lint format migrations-check pytest bench load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+	@# Test tools from the npm registry, pinned in package-lock.json: axe-core (tests/browser/test_accessibility.py)
+	@# and vnu-jar, the Nu Html Checker run with Java 17 (tests/test_html_validity.py); not served by the app
+	@if command -v npm >/dev/null; then \
+	  [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --ignore-scripts --silent; \
+	else \
+	  echo "npm not found: the accessibility and HTML validity tests will fail; install nodejs and npm" >&2; \
+	fi
 	@# Chromium for the browser tests (tests/browser): apt-get only as root, never Playwright's download
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -55,5 +62,8 @@ bench: install
 	$(BIN)/python bench/entry.py
 	$(BIN)/python bench/relazione.py
 
+load: install
+	$(BIN)/python bench/load.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis db.sqlite3
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis db.sqlite3

@@ -139,6 +139,8 @@ def _manage(env: Environment, *args: str) -> str:
     )
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)}:\n{result.stdout}\n{result.stderr}")
+    for line in result.stderr.strip().splitlines()[-5:]:
+        log(f"  manage.py {args[0]}: {line}")
     return result.stdout
 
 
@@ -171,6 +173,8 @@ def prepare(args: argparse.Namespace) -> tuple[Environment, dict]:
     environment.created = True
     password = secrets.token_urlsafe(16)
     started = time.perf_counter()
+    log("collectstatic (compressed manifest, as in production: the PDFs need it too)…")
+    _manage(environment, "collectstatic", "--noinput", "-v0")
     log(f"database {database}: migrate, load {YEAR}, publish (real PDF), start {NEXT}…")
     _manage(environment, "migrate", "-v0")
     _manage(environment, "load_cycle", "fixtures/cycle-2019.yaml")
@@ -182,9 +186,12 @@ def prepare(args: argparse.Namespace) -> tuple[Environment, dict]:
     )
     info = json.loads(output.split("SETUP ", 1)[1].strip().splitlines()[0])
     info["password"] = password
-    log(f"  {output.splitlines()[0]}; staff: {len(info['staff'])} referents of {NEXT}")
-    log("collectstatic (compressed manifest)…")
-    _manage(environment, "collectstatic", "--noinput", "-v0")
+    published = next((line for line in output.splitlines() if line.startswith(f"{YEAR}:")), "")
+    log(f"  {published}; {len(info['staff'])} referents of {NEXT} with values to enter")
+    if (ROOT / "reports" / "management" / "commands" / "render_pdfs.py").exists():
+        log("the PDF worker: render_pdfs --published…")
+        rendered = _manage(environment, "render_pdfs", "--published").strip().splitlines()
+        log(f"  {rendered[-1] if rendered else ''}")
     log(f"setup done in {time.perf_counter() - started:.0f} s")
     return environment, info
 
@@ -459,10 +466,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def report(stats: Stats, elapsed: float, args) -> bool:
+def report(stats: Stats, elapsed: float, args, staff: int) -> bool:
     log("")
     log(
-        f"{args.users} users ({min(args.staff, args.users)} referents saving values), "
+        f"{args.users} users ({staff} referents saving values, the others citizens), "
         f"{args.duration:.0f} s, think time ~{args.think:g} s, gunicorn {args.workers} workers"
         + (f" x {args.threads} threads" if args.threads > 1 else " (sync)")
     )
@@ -471,7 +478,8 @@ def report(stats: Stats, elapsed: float, args) -> bool:
         f"errors: {len(stats.errors)}"
     )
     log("")
-    header = f"{'endpoint':<16}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}  statuses"
+    columns = ("p50 ms", "p95 ms", "p99 ms", "max ms")
+    header = f"{'endpoint':<16}{'n':>7}" + "".join(f"{c:>10}" for c in columns) + "  statuses"
     log(header)
     log("-" * len(header))
     order = [*PUBLIC, "log-in", "staff: form", "staff: save"]
@@ -498,8 +506,10 @@ def report(stats: Stats, elapsed: float, args) -> bool:
     for error in stats.errors[:10]:
         log(f"  error: {error}")
     no_error = not stats.errors and stats.requests > 0
-    worst = max((percentile(stats.latencies[n], 95) for n in PUBLIC if stats.latencies.get(n)),
-                default=float("inf"))
+    worst = max(
+        (percentile(stats.latencies[n], 95) for n in PUBLIC if stats.latencies.get(n)),
+        default=float("inf"),
+    )
     fast = worst * 1000 < PUBLIC_GOAL_MS
     saves = len(stats.latencies.get("staff: save", []))
     log(f"{'PASS' if no_error else 'FAIL'}: no error ({len(stats.errors)} errors, {saves} saves)")
@@ -540,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         start_gunicorn(env, args)
         log(f"gunicorn on {env.base_url} ({args.workers} workers); load for {args.duration:.0f} s…")
         stats, elapsed = asyncio.run(run_load(env, info, args))
-        ok = report(stats, elapsed, args)
+        ok = report(stats, elapsed, args, min(len(info["staff"]), args.staff, args.users))
         server_log = (env.work / "gunicorn.out").read_text(errors="replace")
         if stats.errors and server_log.strip():
             log("\nserver log (last lines):\n" + "\n".join(server_log.splitlines()[-40:]))

@@ -151,9 +151,7 @@ def client_ip(request: HttpRequest) -> str | None:
     remote = request.META.get("REMOTE_ADDR")
     if proxies <= 0:
         return remote
-    forwarded = [
-        item.strip() for item in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-    ]
+    forwarded = [item.strip() for item in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [item for item in forwarded if item]
     if len(forwarded) >= proxies:
         return forwarded[-proxies]

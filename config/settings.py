@@ -150,7 +150,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "config.storage.StaticFilesStorage"  # WhiteNoise's compressed manifest
     },
 }
 STATICFILES_DIRS = [BASE_DIR / "static"]

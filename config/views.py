@@ -50,7 +50,7 @@ def health(request: HttpRequest) -> JsonResponse:
     return response
 
 
-def _page(template: str, status: int, request: HttpRequest | None = None, **context) -> HttpResponse:
+def _page(template: str, status: int, request: HttpRequest | None = None, **context):
     """An error page. Without ``request`` it is rendered without context processors (no
     database query, so it works whatever failed); with it, the header shows the user."""
     return HttpResponse(loader.render_to_string(template, context, request=request), status=status)

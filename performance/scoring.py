@@ -358,10 +358,13 @@ def validate_spec(spec: Mapping) -> dict:
             raise ScoringError("n (totale): deve essere maggiore di 0")
     elif kind == "multi":
         parts = spec.get("parts") or []
-        if len(parts) < 2:
+        if not isinstance(parts, list | tuple) or len(parts) < 2:
             raise ScoringError("obiettivo in più parti: servono almeno due parti")
         out["parts"] = [validate_spec(p) for p in parts]
-        out["labels"] = list(spec.get("labels") or [])
+        labels = spec.get("labels") or []
+        if not isinstance(labels, list | tuple):
+            raise ScoringError("obiettivo in più parti: i nomi delle parti vanno in un elenco")
+        out["labels"] = list(labels)
         out["combine"] = spec.get("combine", "mean")
         if out["combine"] not in ("mean", "min"):
             raise ScoringError("obiettivo in più parti: combinazione «mean» o «min»")

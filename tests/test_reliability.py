@@ -91,7 +91,7 @@ def test_a_lost_database_gives_the_503_page_and_the_next_request_works(cycle_201
         assert "no-store" in response["Cache-Control"]
         text = response.content.decode()
         assert "Servizio temporaneamente non disponibile" in text
-        assert "<html lang=\"it\">" in text
+        assert '<html lang="it">' in text
         assert "Content-Security-Policy" in response  # the headers are there as on any page
         data = Client().get("/trasparenza/performance/2019/dati.json")
     # Nothing kept about the failure: the next request is served.
@@ -109,7 +109,9 @@ def test_a_lost_database_on_a_json_endpoint_answers_json(cycle_2019, monkeypatch
     client.force_login(user)
     monkeypatch.setattr(entry, "cycle_for", _refuse)
     response = client.post(
-        "/lavoro/2019/valori/anteprima/", data="{}", content_type="application/json",
+        "/lavoro/2019/valori/anteprima/",
+        data="{}",
+        content_type="application/json",
         HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 503
@@ -191,12 +193,15 @@ def get(path):
 # The database really going away, in a fresh interpreter (the test database of this session on
 # PostgreSQL; a file on SQLite): requests while it is gone get the 503 page and the health check
 # says so; once it is back the same process serves again, nothing restarted.
-OUTAGE_POSTGRESQL = """
+OUTAGE_POSTGRESQL = (
+    """
 import json, os, django
 django.setup()
 import psycopg2
 from django.db import connection
-""" + WSGI_CLIENT + """
+"""
+    + WSGI_CLIENT
+    + """
 name = connection.settings_dict["NAME"]
 admin = psycopg2.connect(dbname="postgres", host=connection.settings_dict["HOST"],
     port=connection.settings_dict["PORT"], user=connection.settings_dict["USER"],
@@ -226,13 +231,17 @@ out["back"] = {"page": get("/trasparenza/performance/").status_code,
                "health": get("/salute/").status_code}
 print(json.dumps(out))
 """
+)
 
-OUTAGE_SQLITE = """
+OUTAGE_SQLITE = (
+    """
 import json, os, django
 django.setup()
 from django.core.management import call_command
 from django.db import connection
-""" + WSGI_CLIENT + """
+"""
+    + WSGI_CLIENT
+    + """
 out = {}
 page = get("/trasparenza/performance/")  # the folder of the database does not exist
 health = get("/salute/")
@@ -247,6 +256,7 @@ out["back"] = {"page": get("/trasparenza/performance/").status_code,
                "health": get("/salute/").status_code}
 print(json.dumps(out))
 """
+)
 
 
 def test_the_database_going_away_and_coming_back(db, tmp_path):
@@ -356,7 +366,9 @@ def test_backup_and_restore_reproduce_every_published_version(throwaway_database
     manage("migrate", "-v0", env=env)
     manage("load_cycle", "fixtures/cycle-2019.yaml", env=env)
     published = manage(
-        "shell", "-c", "from bench.publishing import publish; print(publish(2019, fast_pdf=True))",
+        "shell",
+        "-c",
+        "from bench.publishing import publish; print(publish(2019, fast_pdf=True))",
         env=env,
     )
     assert "2019: pubblicato" in published

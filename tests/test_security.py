@@ -232,9 +232,7 @@ def test_csrf_cookie_is_not_readable_by_scripts():
 
 
 def _log_in(client: Client, username: str, password: str, ip: str = "10.1.2.3"):
-    return client.post(
-        "/accedi/", {"username": username, "password": password}, REMOTE_ADDR=ip
-    )
+    return client.post("/accedi/", {"username": username, "password": password}, REMOTE_ADDR=ip)
 
 
 @pytest.mark.django_db
@@ -287,9 +285,7 @@ def test_the_admin_log_in_is_rate_limited_too(settings):
     UserFactory(username="capo", is_staff=True, is_superuser=True)
     client = Client()
     for _ in range(2):
-        client.post(
-            "/admin/login/", {"username": "capo", "password": "x"}, REMOTE_ADDR="10.0.0.7"
-        )
+        client.post("/admin/login/", {"username": "capo", "password": "x"}, REMOTE_ADDR="10.0.0.7")
     response = client.post(
         "/admin/login/", {"username": "capo", "password": PASSWORD}, REMOTE_ADDR="10.0.0.7"
     )
@@ -344,9 +340,7 @@ def test_upload_limits_are_set():
 @pytest.mark.django_db
 def test_a_request_body_over_the_limit_is_refused_before_it_is_read(settings):
     settings.MAX_REQUEST_BYTES = 1000
-    response = Client().post(
-        "/accedi/", data=b"x" * 2000, content_type="application/octet-stream"
-    )
+    response = Client().post("/accedi/", data=b"x" * 2000, content_type="application/octet-stream")
     assert response.status_code == 413
     assert "supera il limite" in response.content.decode()
 
@@ -420,3 +414,36 @@ def test_without_a_replica_public_pages_read_the_primary(cycle_2019):
 
     assert not db.replica_configured()
     assert Client().get("/trasparenza/performance/").status_code == 200
+
+
+# ------------------------------------------------------------------------------ static files
+
+
+def test_templates_refer_only_to_static_files_that_exist():
+    """In production the static storage is a strict manifest (hashed names): a {% static %} of a
+    missing file, or of a folder, would make the page a server error there only."""
+    from django.contrib.staticfiles import finders
+
+    missing = []
+    for path in sorted((ROOT / "templates").rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        for name in re.findall(r"{%\s*static\s+['\"]([^'\"]+)['\"]", text):
+            found = finders.find(name)
+            if not found or not Path(found).is_file():
+                missing.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not missing, "\n".join(missing)
+
+
+def test_production_static_storage_tolerates_the_prefix_and_folders(tmp_path):
+    from config.storage import StaticFilesStorage
+
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "staticfiles.json").write_text(
+        json.dumps({"version": "1.1", "paths": {"css/app.css": "css/app.123.css"}, "hash": "x"})
+    )
+    storage = StaticFilesStorage(location=str(tmp_path), base_url="/static/")
+    assert storage.url("css/app.css") == "/static/css/app.123.css"
+    assert storage.url("") == "/static/"
+    assert storage.url("fonts") == "/static/fonts"
+    with pytest.raises(ValueError, match="Missing staticfiles manifest entry"):
+        storage.url("css/manca.css")

@@ -362,7 +362,7 @@ def restore_database(manifest: dict, work_dir: Path, *, log=print) -> None:
     else:
         target = str(settings.DATABASES["default"]["NAME"])
         if target == ":memory:" or "mode=memory" in target:
-            raise CommandError("Il database SQLite configurato è in memoria: nulla da ripristinare.")
+            raise CommandError("Il database SQLite configurato è in memoria: non si ripristina.")
         log("Ripristino del database (SQLite)…")
         _sqlite_copy(str(dump), target)
 

@@ -60,9 +60,7 @@ class Command(BaseCommand):
                 "installata: eseguire «manage.py migrate» (o ripristinare con la stessa versione)."
             )
         log("Verifica delle impronte…")
-        problems = _backup.integrity_differences(
-            manifest["integrity"], _backup.integrity_digests()
-        )
+        problems = _backup.integrity_differences(manifest["integrity"], _backup.integrity_digests())
         if problems:
             raise CommandError(
                 "Ripristino completato ma la verifica non è riuscita:\n- " + "\n- ".join(problems)
