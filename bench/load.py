@@ -144,7 +144,7 @@ def _manage(env: Environment, *args: str) -> str:
     return result.stdout
 
 
-def prepare(args: argparse.Namespace) -> tuple[Environment, dict]:
+def environment_for(args: argparse.Namespace) -> Environment:
     database = f"ciclo_load_{os.getpid()}"
     parts = urlsplit(args.pg_url)
     db_url = parts._replace(path=f"/{database}").geturl()
@@ -166,16 +166,17 @@ def prepare(args: argparse.Namespace) -> tuple[Environment, dict]:
         TRUSTED_PROXY_COUNT="1",
         LOG_LEVEL="WARNING",
     )
-    environment = Environment(
-        pg_url=args.pg_url, database=database, work=work, env=env, port=free_port()
-    )
-    _admin_sql(args.pg_url, f'CREATE DATABASE "{database}"')
+    return Environment(pg_url=args.pg_url, database=database, work=work, env=env, port=free_port())
+
+
+def prepare(environment: Environment, args: argparse.Namespace) -> dict:
+    _admin_sql(args.pg_url, f'CREATE DATABASE "{environment.database}"')
     environment.created = True
     password = secrets.token_urlsafe(16)
     started = time.perf_counter()
     log("collectstatic (compressed manifest, as in production: the PDFs need it too)…")
     _manage(environment, "collectstatic", "--noinput", "-v0")
-    log(f"database {database}: migrate, load {YEAR}, publish (real PDF), start {NEXT}…")
+    log(f"database {environment.database}: migrate, load {YEAR}, publish, start {NEXT}…")
     _manage(environment, "migrate", "-v0")
     _manage(environment, "load_cycle", "fixtures/cycle-2019.yaml")
     output = _manage(
@@ -193,7 +194,7 @@ def prepare(args: argparse.Namespace) -> tuple[Environment, dict]:
         rendered = _manage(environment, "render_pdfs", "--published").strip().splitlines()
         log(f"  {rendered[-1] if rendered else ''}")
     log(f"setup done in {time.perf_counter() - started:.0f} s")
-    return environment, info
+    return info
 
 
 def start_gunicorn(env: Environment, args: argparse.Namespace) -> None:
@@ -231,9 +232,7 @@ def start_gunicorn(env: Environment, args: argparse.Namespace) -> None:
     raise RuntimeError("gunicorn did not answer /salute/ within 30 s")
 
 
-def teardown(env: Environment | None) -> None:
-    if env is None:
-        return
+def teardown(env: Environment) -> None:
     if env.gunicorn is not None and env.gunicorn.poll() is None:
         env.gunicorn.send_signal(signal.SIGTERM)
         try:
@@ -544,9 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration > 600 or args.users > 1000:
         parser.error("bounded: at most 600 s and 1000 users")
 
-    env = None
+    env = environment_for(args)
     try:
-        env, info = prepare(args)
+        info = prepare(env, args)
         start_gunicorn(env, args)
         log(f"gunicorn on {env.base_url} ({args.workers} workers); load for {args.duration:.0f} s…")
         stats, elapsed = asyncio.run(run_load(env, info, args))

@@ -27,7 +27,7 @@ PRODUCTION_ENV = {
     "DEBUG": "0",
     "SECRET_KEY": PRODUCTION_KEY,
     "ALLOWED_HOSTS": "performance.example.org",
-    "DATABASE_URL": "sqlite:////tmp/ciclo-performance-check.sqlite3",
+    "DATABASE_URL": "sqlite://:memory:",
     "DJANGO_SETTINGS_MODULE": "config.settings",
 }
 ENV_VARIABLES = (
