@@ -23,10 +23,8 @@ optionally signed (PAdES, reports.signing). Afterwards nothing but its publicati
 from __future__ import annotations
 
 import copy
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -895,56 +893,14 @@ def cycle_tree(*, cycle: Cycle, score: scoring.CycleScore | None = None) -> tupl
 
 
 def open_data(cycle: Cycle, *, source: str) -> tuple[str, str]:
-    """The open data (the public dati.csv and dati.json, without the generation time)."""
-    from reports import views_public
+    """The open data (the public dati.csv and dati.json, without the generation time), built by
+    the same functions that attach them to the PDF."""
+    from reports import pdf, views_public
 
-    score, records = views_public.open_data_records(cycle)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(views_public.COLUMN_NAMES)
-    for record in records:
-        writer.writerow(
-            [views_public._csv_cell(record[name]) for name in views_public.COLUMN_NAMES]
-        )
-    value = views_public._json_value
-    payload = {
-        "title": f"Relazione sulla performance {cycle.year} – {cycle.organization}: dati",
-        "organization": str(cycle.organization),
-        "organization_name": cycle.organization.name,
-        "year": cycle.year,
-        "license": views_public.LICENSE["id"],
-        "license_name": views_public.LICENSE["name"],
-        "license_url": views_public.LICENSE["url"],
-        "source": source,
-        "documentation": "docs/open-data.md",
-        "decimal_separator": ".",
-        "columns": [{"name": n, "description": d} for n, d in views_public.COLUMNS],
-        "totals": {
-            "strategic": {
-                "achievement": value(score.strategic.achievement),
-                "formula": score.strategic.formula,
-            },
-            "operational": {
-                "achievement": value(score.operational.achievement),
-                "formula": score.operational.formula,
-            },
-        },
-        "counts": score.counts,
-        "discrepancies": [
-            {
-                "ref": c.stated.ref,
-                "label": c.stated.label,
-                "node": c.stated.node,
-                "field": c.field,
-                "stated": value(c.stated_value),
-                "computed": value(c.computed),
-                "formula": c.formula,
-            }
-            for c in score.discrepancies
-        ],
-        "records": [{n: value(r[n]) for n in views_public.COLUMN_NAMES} for r in records],
-    }
-    return buffer.getvalue(), json.dumps(payload, ensure_ascii=False, indent=1)
+    data = views_public.open_data_records(cycle)
+    csv_text = pdf.open_data_csv(cycle, data[1]).decode("utf-8")
+    json_text = pdf.open_data_json(cycle, source=source, data=data).decode("utf-8")
+    return csv_text, json_text
 
 
 def _sign(content: bytes, *, reason: str, location: str) -> tuple[bytes, bool, str]:
