@@ -9,6 +9,17 @@ from organization.models import (
     Position,
     Unit,
 )
+from performance.admin_lock import cycle_scope
+
+# Inputs of the scoring that the services change only while the whole cycle is open
+# (performance.services.plan.cycle_rules_update, unit_update): read-only in the admin otherwise.
+# The rest of a cycle's organization (names, referents, documents, periods) stays editable.
+CYCLE_LOCKED_FIELDS = ("rules",)
+UNIT_LOCKED_FIELDS = ("aggregation", "weight")
+
+
+def _closed(request, cycle_id: int | None) -> bool:
+    return cycle_id is not None and not cycle_scope(request, cycle_id).everything
 
 
 @admin.register(Organization)
@@ -37,6 +48,12 @@ class CycleAdmin(SimpleHistoryAdmin):
     list_select_related = ["organization"]
     inlines = [PlanDocumentInline, MeasurementPeriodInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # The state changes only through the workflow's services (reports.services_workflow:
+        # preconditions, audit trail, frozen versions, errata corrige), never by hand here.
+        fields = (*super().get_readonly_fields(request, obj), "status")
+        return fields + CYCLE_LOCKED_FIELDS if obj and _closed(request, obj.pk) else fields
+
 
 @admin.register(PlanDocument)
 class PlanDocumentAdmin(admin.ModelAdmin):
@@ -61,6 +78,10 @@ class ChildUnitInline(admin.TabularInline):
     fields = ["key", "name", "kind", "aggregation", "weight", "offices", "order"]
     show_change_link = True
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields + UNIT_LOCKED_FIELDS if obj and _closed(request, obj.cycle_id) else fields
+
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
@@ -70,6 +91,10 @@ class UnitAdmin(admin.ModelAdmin):
     list_select_related = ["parent", "cycle__organization"]
     autocomplete_fields = ["parent", "referents"]
     inlines = [ChildUnitInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields + UNIT_LOCKED_FIELDS if obj and _closed(request, obj.cycle_id) else fields
 
 
 @admin.register(Position)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
+from performance.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
 from performance.models import (
     Actual,
     Indicator,
@@ -12,8 +13,21 @@ from performance.models import (
     Target,
 )
 
+# How each model of the plan and of the values reaches its cycle (and objective), for the
+# cycle's read-only rule (performance.admin_lock, performance.editability).
+PERSPECTIVE_LOCK = LockPath(cycle="cycle_id")
+STRATEGIC_OBJECTIVE_LOCK = LockPath(cycle="cycle_id")
+OBJECTIVE_LOCK = LockPath(cycle="cycle_id", objective="pk")
+INDICATOR_LOCK = LockPath(cycle="objective.cycle_id", objective="objective_id")
+TARGET_LOCK = LockPath(cycle="indicator.objective.cycle_id", objective="indicator.objective_id")
+ACTUAL_LOCK = LockPath(
+    cycle="target.indicator.objective.cycle_id", objective="target.indicator.objective_id"
+)
+STATED_FIGURE_LOCK = LockPath(cycle="cycle_id")
 
-class StrategicObjectiveInline(admin.TabularInline):
+
+class StrategicObjectiveInline(CycleLockedInline, admin.TabularInline):
+    parent_lock = PERSPECTIVE_LOCK
     model = StrategicObjective
     extra = 0
     fields = ["code", "title", "weight", "order"]
@@ -21,7 +35,8 @@ class StrategicObjectiveInline(admin.TabularInline):
 
 
 @admin.register(Perspective)
-class PerspectiveAdmin(admin.ModelAdmin):
+class PerspectiveAdmin(CycleLockedAdmin, admin.ModelAdmin):
+    cycle_lock = PERSPECTIVE_LOCK
     list_display = ["code", "name", "weight", "cycle"]
     list_filter = ["cycle"]
     search_fields = ["name", "code"]
@@ -38,14 +53,16 @@ class PerspectiveAdmin(admin.ModelAdmin):
 
 
 @admin.register(StrategicObjective)
-class StrategicObjectiveAdmin(admin.ModelAdmin):
+class StrategicObjectiveAdmin(CycleLockedAdmin, admin.ModelAdmin):
+    cycle_lock = STRATEGIC_OBJECTIVE_LOCK
     list_display = ["code", "title", "perspective", "cycle"]
     list_filter = ["cycle", "perspective"]
     search_fields = ["code", "title"]
     list_select_related = ["perspective", "cycle__organization"]
 
 
-class IndicatorInline(admin.StackedInline):
+class IndicatorInline(CycleLockedInline, admin.StackedInline):
+    parent_lock = OBJECTIVE_LOCK
     model = Indicator
     extra = 0
     fields = [
@@ -58,7 +75,8 @@ class IndicatorInline(admin.StackedInline):
 
 
 @admin.register(Objective)
-class ObjectiveAdmin(SimpleHistoryAdmin):
+class ObjectiveAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = OBJECTIVE_LOCK
     list_display = ["short_title", "kind", "strategic_objective", "position", "status", "cycle"]
     list_filter = ["kind", "status", "cycle", "strategic_objective__perspective"]
     search_fields = ["title", "code", "indicators__name"]
@@ -71,7 +89,8 @@ class ObjectiveAdmin(SimpleHistoryAdmin):
         return obj.title[:100]
 
 
-class TargetInline(admin.StackedInline):
+class TargetInline(CycleLockedInline, admin.StackedInline):
+    parent_lock = INDICATOR_LOCK
     model = Target
     extra = 0
     fields = [
@@ -86,7 +105,8 @@ class TargetInline(admin.StackedInline):
 
 
 @admin.register(Indicator)
-class IndicatorAdmin(SimpleHistoryAdmin):
+class IndicatorAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = INDICATOR_LOCK
     list_display = ["short_name", "objective", "unit_of_measure", "direction"]
     list_filter = ["direction", "objective__kind", "objective__cycle"]
     search_fields = ["name", "objective__title", "source"]
@@ -99,7 +119,8 @@ class IndicatorAdmin(SimpleHistoryAdmin):
         return obj.name[:100]
 
 
-class ActualInline(admin.StackedInline):
+class ActualInline(CycleLockedInline, admin.StackedInline):
+    parent_lock = TARGET_LOCK
     model = Actual
     extra = 0
     fields = [
@@ -114,7 +135,8 @@ class ActualInline(admin.StackedInline):
 
 
 @admin.register(Target)
-class TargetAdmin(SimpleHistoryAdmin):
+class TargetAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = TARGET_LOCK
     list_display = ["text", "indicator_name", "unit", "status", "published_pct"]
     list_filter = ["status", "is_duplicate", "unit", "indicator__objective__kind"]
     search_fields = ["text", "indicator__name", "indicator__objective__title", "notes"]
@@ -128,7 +150,8 @@ class TargetAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Actual)
-class ActualAdmin(SimpleHistoryAdmin):
+class ActualAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = ACTUAL_LOCK
     list_display = ["target", "period", "text", "value_number", "value_date", "override_pct"]
     list_filter = ["period", "target__unit"]
     search_fields = ["target__text", "target__indicator__name", "text", "note"]
@@ -145,7 +168,8 @@ class ActualAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(StatedFigure)
-class StatedFigureAdmin(admin.ModelAdmin):
+class StatedFigureAdmin(CycleLockedAdmin, admin.ModelAdmin):
+    cycle_lock = STATED_FIGURE_LOCK
     list_display = ["ref", "label", "node", "value", "sum", "count", "cycle"]
     list_filter = ["cycle", "ref"]
     search_fields = ["label", "node", "ref"]

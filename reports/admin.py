@@ -1,10 +1,23 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from performance.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
+from performance.editability import FRONT_MATTER
 from reports.models import ContextTable, Relazione, Section
 
+# How the Relazione and its parts reach their cycle and section, for the cycle's read-only rule
+# (performance.admin_lock, performance.editability): the Relazione's own fields are its front
+# matter; a context table follows the section it is shown after. The inlines of a Relazione hold
+# rows of different sections: they are editable only while the whole cycle is (a section the OIV
+# reopened is changed from its own page).
+RELAZIONE_LOCK = LockPath(cycle="cycle_id", section_key=FRONT_MATTER)
+RELAZIONE_ROWS_LOCK = LockPath(cycle="cycle_id")
+SECTION_LOCK = LockPath(cycle="relazione.cycle_id", section="key")
+CONTEXT_TABLE_LOCK = LockPath(cycle="relazione.cycle_id", section="section_key")
 
-class SectionInline(admin.StackedInline):
+
+class SectionInline(CycleLockedInline, admin.StackedInline):
+    parent_lock = RELAZIONE_ROWS_LOCK
     model = Section
     extra = 0
     fields = ["key", "title", "body", "order", "updated_by"]
@@ -12,7 +25,8 @@ class SectionInline(admin.StackedInline):
     show_change_link = True
 
 
-class ContextTableInline(admin.StackedInline):
+class ContextTableInline(CycleLockedInline, admin.StackedInline):
+    parent_lock = RELAZIONE_ROWS_LOCK
     model = ContextTable
     extra = 0
     fields = ["key", "section_key", "title", "columns", "rows", "footnotes", "order"]
@@ -20,7 +34,8 @@ class ContextTableInline(admin.StackedInline):
 
 
 @admin.register(Relazione)
-class RelazioneAdmin(SimpleHistoryAdmin):
+class RelazioneAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = RELAZIONE_LOCK
     list_display = ["title", "cycle", "approval_document", "updated_at"]
     list_filter = ["cycle__year", "cycle__organization"]
     search_fields = ["title", "subtitle", "cycle__organization__name"]
@@ -40,7 +55,8 @@ class RelazioneAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Section)
-class SectionAdmin(SimpleHistoryAdmin):
+class SectionAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = SECTION_LOCK
     list_display = ["title", "key", "relazione", "updated_at", "updated_by"]
     list_filter = ["key", "relazione__cycle__year"]
     search_fields = ["title", "body"]
@@ -53,7 +69,8 @@ class SectionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ContextTable)
-class ContextTableAdmin(SimpleHistoryAdmin):
+class ContextTableAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = CONTEXT_TABLE_LOCK
     list_display = ["title", "key", "section_key", "relazione", "updated_at"]
     list_filter = ["section_key", "relazione__cycle__year"]
     search_fields = ["title", "key"]

@@ -1,7 +1,11 @@
 """The admin: every registered model's pages load, permissions of the OIV persona, and a bounded
 number of queries for the Target changelist."""
 
+from decimal import Decimal
+from types import SimpleNamespace
+
 import pytest
+from django import forms as forms_
 from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -9,7 +13,10 @@ from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from organization import roles
-from performance.models import Target
+from organization.models import Cycle
+from performance.models import Actual, Objective, Target
+from reports.models import Relazione, Section
+from reports.models_workflow import CycleTransition
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +237,268 @@ def test_target_changelist_queries_are_bounded(superuser_client, cycle_2019):
     assert len(response.context["cl"].result_list) < 100 == response.context["cl"].list_per_page
     assert len(set(counts.values())) == 1, counts
     assert max(counts.values()) < TARGET_CHANGELIST_QUERIES, counts
+
+
+# ------------------------------------------------- the cycle's read-only rule in the admin
+# (performance.admin_lock): once a cycle is submitted, validated or published, the admin may show
+# the plan, the values and the Relazione but not change, add or delete them.
+
+
+@pytest.fixture
+def plan():
+    """A cycle in "reporting" with one objective, target, value and Relazione section (and a
+    second objective, for the returned state)."""
+    from reports.models import Relazione
+    from tests.factories import (
+        ActualFactory,
+        CycleFactory,
+        MeasurementPeriodFactory,
+        ObjectiveFactory,
+        TargetFactory,
+    )
+
+    cycle = CycleFactory(status=Cycle.Status.REPORTING)
+    period = MeasurementPeriodFactory(cycle=cycle)
+    target = TargetFactory(indicator__objective=ObjectiveFactory(cycle=cycle))
+    other = TargetFactory(indicator__objective=ObjectiveFactory(cycle=cycle))
+    relazione = Relazione.objects.create(cycle=cycle, title="Relazione sulla performance")
+    return SimpleNamespace(
+        cycle=cycle,
+        period=period,
+        target=target,
+        actual=ActualFactory(target=target, period=period, value_number=Decimal("7")),
+        other_actual=ActualFactory(target=other, period=period, value_number=Decimal("8")),
+        section=relazione.sections.create(key="premessa", title="Premessa", body="Testo."),
+        other_section=relazione.sections.create(key="organico", title="Organico", body="Testo."),
+    )
+
+
+def set_status(cycle, status, *, objective_ids=(), section_keys=()):
+    Cycle.objects.filter(pk=cycle.pk).update(status=status)
+    if status == Cycle.Status.RETURNED:
+        CycleTransition.objects.create(
+            cycle=cycle,
+            action=CycleTransition.Action.RETURN,
+            from_status=Cycle.Status.SUBMITTED,
+            to_status=Cycle.Status.RETURNED,
+            data={"objective_ids": list(objective_ids), "section_keys": list(section_keys)},
+        )
+
+
+def form_data(response, **changes) -> dict:
+    """The POST of the admin page in ``response`` as shown (its form and inline formsets), with
+    ``changes`` applied to the main form."""
+    data = {"_save": "Salva"}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        for name in management.fields:
+            data[management.add_prefix(name)] = management[name].value()
+        forms.extend(inline.formset.forms)
+    for form in forms:
+        for name, field in form.fields.items():
+            key, value = form.add_prefix(name), field.prepare_value(form[name].value())
+            if isinstance(field, forms_.NullBooleanField):
+                data[key] = {True: "true", False: "false"}.get(value, "unknown")
+            elif isinstance(field, forms_.BooleanField):
+                if value:
+                    data[key] = "on"
+            elif value is not None:
+                data[key] = value
+    data.update(changes)
+    return data
+
+
+# (model, the field changed, its new value as posted and as stored, the plan's object)
+CHANGES = [
+    pytest.param(Actual, "value_number", "9", Decimal("9"), "actual", id="Actual"),
+    pytest.param(Target, "text", "≥ 12", "≥ 12", "target", id="Target"),
+    pytest.param(Section, "body", "Testo nuovo.", "Testo nuovo.", "section", id="Section"),
+]
+
+
+@pytest.mark.parametrize(("model", "field", "posted", "stored", "name"), CHANGES)
+def test_an_open_cycle_is_changed_from_the_admin(
+    superuser_client, plan, model, field, posted, stored, name
+):
+    obj = getattr(plan, name)
+    change = url(model, "change", obj.pk)
+    page = superuser_client.get(change)
+    assert page.context["has_change_permission"]
+    response = superuser_client.post(change, form_data(page, **{field: posted}))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert getattr(model.objects.get(pk=obj.pk), field) == stored
+
+
+@pytest.mark.parametrize("status", [Cycle.Status.SUBMITTED, Cycle.Status.PUBLISHED])
+@pytest.mark.parametrize(("model", "field", "posted", "stored", "name"), CHANGES)
+def test_a_closed_cycle_is_read_only_in_the_admin(
+    superuser_client, plan, status, model, field, posted, stored, name
+):
+    obj = getattr(plan, name)
+    before = getattr(obj, field)
+    change = url(model, "change", obj.pk)
+    data = form_data(superuser_client.get(change), **{field: posted})  # valid while open
+    set_status(plan.cycle, status)
+
+    page = superuser_client.get(change)
+    assert page.status_code == 200
+    assert not page.context["has_change_permission"]
+    assert not page.context["has_delete_permission"]
+    warnings = [str(m) for m in page.context["messages"]]
+    assert any(f"Il ciclo {plan.cycle.year} è nello stato" in m for m in warnings), warnings
+    assert superuser_client.post(change, data).status_code == 403
+    assert getattr(model.objects.get(pk=obj.pk), field) == before
+
+    delete = url(model, "delete", obj.pk)
+    assert superuser_client.get(delete).status_code == 403
+    assert superuser_client.post(delete, {"post": "yes"}).status_code == 403
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
+def test_bulk_delete_leaves_the_rows_of_a_closed_cycle(superuser_client, plan):
+    from tests.factories import ActualFactory, CycleFactory, ObjectiveFactory, TargetFactory
+
+    open_cycle = CycleFactory(status=Cycle.Status.REPORTING)
+    open_actual = ActualFactory(target=TargetFactory(indicator__objective__cycle=open_cycle))
+    set_status(plan.cycle, Cycle.Status.PUBLISHED)
+    locked = [plan.actual.pk, plan.other_actual.pk]
+    action = {"action": "delete_selected", "_selected_action": [*locked, open_actual.pk]}
+
+    confirm = superuser_client.post(url(Actual, "changelist"), action)
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert f"Il ciclo {plan.cycle.year} è nello stato «Pubblicato»" in page
+    response = superuser_client.post(url(Actual, "changelist"), {**action, "post": "yes"})
+    assert response.status_code == 403
+    assert Actual.objects.filter(pk__in=[*locked, open_actual.pk]).count() == 3
+
+    # the same action on the open cycle's row alone deletes it
+    only_open = {"action": "delete_selected", "_selected_action": [open_actual.pk], "post": "yes"}
+    assert superuser_client.post(url(Actual, "changelist"), only_open).status_code == 302
+    assert not Actual.objects.filter(pk=open_actual.pk).exists()
+    assert Actual.objects.filter(pk__in=locked).count() == 2
+    # deleting an objective of the closed cycle would delete its targets and values: refused
+    objective = plan.target.indicator.objective
+    response = superuser_client.post(
+        url(Objective, "changelist"),
+        {"action": "delete_selected", "_selected_action": [objective.pk], "post": "yes"},
+    )
+    assert response.status_code == 403
+    assert Objective.objects.filter(pk=objective.pk).exists()
+    assert ObjectiveFactory._meta.model.objects.filter(cycle=plan.cycle).count() == 2
+
+
+def _add_target(plan) -> dict:
+    return {
+        "indicator": plan.target.indicator_id,
+        "text": "≥ 20",
+        "rule": '{"kind": "at_least", "threshold": "20"}',
+        "original_rule": "null",
+        "status": "active",
+        "weight": "1",
+        "order": "5",
+        "actuals-TOTAL_FORMS": "0",
+        "actuals-INITIAL_FORMS": "0",
+        "_save": "Salva",
+    }
+
+
+def _add_actual(plan) -> dict:
+    from tests.factories import TargetFactory
+
+    target = TargetFactory(indicator=plan.target.indicator)  # no value yet
+    return {
+        "target": target.pk,
+        "period": plan.period.pk,
+        "value_number": "11",
+        "value_done": "unknown",
+        "value_parts": "null",
+        "_save": "Salva",
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "build"), [(Target, _add_target), (Actual, _add_actual)], ids=["Target", "Actual"]
+)
+def test_nothing_is_added_to_a_published_cycle_from_the_admin(superuser_client, plan, model, build):
+    data = build(plan)
+    set_status(plan.cycle, Cycle.Status.PUBLISHED)
+    count = model.objects.count()
+    response = superuser_client.post(url(model, "add"), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert any("pubblicati non sono più modificabili" in e for e in errors), errors
+    assert model.objects.count() == count
+
+    set_status(plan.cycle, Cycle.Status.REPORTING)  # the same form, once the cycle is open
+    assert superuser_client.post(url(model, "add"), data).status_code == 302
+    assert model.objects.count() == count + 1
+
+
+def test_a_returned_cycle_opens_only_what_the_oiv_reopened(superuser_client, plan):
+    objective = plan.target.indicator.objective
+    pages = {
+        "open": [url(Actual, "change", plan.actual.pk), url(Section, "change", plan.section.pk)],
+        "closed": [
+            url(Actual, "change", plan.other_actual.pk),
+            url(Section, "change", plan.other_section.pk),
+            url(Objective, "change", plan.other_actual.target.indicator.objective_id),
+        ],
+    }
+    set_status(
+        plan.cycle, Cycle.Status.RETURNED, objective_ids=[objective.pk], section_keys=["premessa"]
+    )
+    for page in pages["open"]:
+        assert superuser_client.get(page).context["has_change_permission"], page
+    for page in pages["closed"]:
+        response = superuser_client.get(page)
+        assert not response.context["has_change_permission"], page
+        assert any("riapert" in str(m) for m in response.context["messages"]), page
+
+    data = form_data(superuser_client.get(pages["open"][0]), value_number="3")
+    assert superuser_client.post(pages["open"][0], data).status_code == 302
+    assert Actual.objects.get(pk=plan.actual.pk).value_number == Decimal("3")
+    # the Relazione's own page (front matter not reopened) and its sections inline: read-only
+    relazione = superuser_client.get(url(Relazione, "change", plan.section.relazione_id))
+    assert not relazione.context["has_change_permission"]
+    inline = relazione.context["inline_admin_formsets"][0]
+    assert not inline.has_change_permission and not inline.has_add_permission
+
+
+def test_a_locked_object_is_not_reverted_from_its_history(superuser_client, plan):
+    change = url(Target, "change", plan.target.pk)
+    data = form_data(superuser_client.get(change), text="≥ 99")
+    assert superuser_client.post(change, data).status_code == 302  # a second history record
+    first = plan.target.history.order_by("history_id").first()
+    set_status(plan.cycle, Cycle.Status.SUBMITTED)
+    revert = reverse(
+        "admin:performance_target_simple_history", args=[plan.target.pk, first.history_id]
+    )
+    response = superuser_client.post(revert, {**data, "text": first.text})
+    assert Target.objects.get(pk=plan.target.pk).text == "≥ 99"
+    assert response.status_code in (200, 403)
+
+
+def test_the_rules_of_a_closed_cycle_are_read_only(superuser_client, plan):
+    change = url(Cycle, "change", plan.cycle.pk)
+    assert "rules" in superuser_client.get(change).context["adminform"].form.fields
+    set_status(plan.cycle, Cycle.Status.VALIDATED)
+    page = superuser_client.get(change)
+    assert "rules" not in page.context["adminform"].form.fields
+    assert page.context["has_change_permission"]  # the cycle itself stays editable
+
+
+def test_the_state_of_a_cycle_changes_only_through_the_workflow(superuser_client, plan):
+    """A published cycle cannot be moved back to "reporting" from the admin (it would reopen
+    everything without the errata corrige): the state is read-only there, in every state."""
+    change = url(Cycle, "change", plan.cycle.pk)
+    assert "status" not in superuser_client.get(change).context["adminform"].form.fields
+    set_status(plan.cycle, Cycle.Status.PUBLISHED)
+    page = superuser_client.get(change)
+    assert "status" not in page.context["adminform"].form.fields
+    data = form_data(page)
+    data["status"] = Cycle.Status.REPORTING
+    superuser_client.post(change, data)
+    plan.cycle.refresh_from_db()
+    assert plan.cycle.status == Cycle.Status.PUBLISHED
