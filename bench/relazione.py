@@ -20,6 +20,12 @@ the whole middleware stack (server time, no network):
 3. GET /trasparenza/performance/2019/relazione.pdf (the stored file, reports.views_pdf) against a
    static file of the same size served by django.views.static.serve, --serve-runs requests each.
    Goal: median within 2× of the static file.
+4. For information (no goal): what happens after the OIV workflow. The 2019 cycle is taken
+   through it (submission, every objective accepted, ``cycle_validate``: frozen version, its PDF
+   and the documento di validazione, how long the OIV waits; publication), then the same public
+   URL serves the frozen version (reports.views_workflow.public_relazione): median, p95 and
+   queries. This is what citizens get once a Relazione is published; section 1 measures the
+   live rendering (a cycle published without a frozen version, the worst case).
 
 It always exits 0: it is a report; a missed goal is printed as FAIL.
 """
@@ -236,6 +242,76 @@ def bench_serve(job, runs: int, folder: Path) -> ServeResult:
     return ServeResult(size, queries, pdf_timing, static_timing)
 
 
+@dataclass
+class PublishedResult:
+    validate_wall: float
+    pdf_error: str
+    queries: int
+    html_bytes: int
+    timing: Timing
+
+
+def bench_published(cycle: Cycle, runs: int) -> PublishedResult:
+    """Take the cycle through the OIV workflow (bench users), time the validation, then time the
+    public page serving the frozen version."""
+    from django.contrib.auth.models import User
+
+    from organization import roles
+    from reports import services_workflow as workflow
+    from reports.models_workflow import OivMember
+
+    groups = roles.roles_sync()
+    controllo = User.objects.create_user("bench-controllo", password=None)
+    controllo.groups.add(groups[roles.CONTROLLO])
+    oiv = User.objects.create_user("bench-oiv", password=None)
+    oiv.groups.add(groups[roles.OIV])
+    OivMember.objects.get_or_create(
+        organization_id=cycle.organization_id, defaults={"name": "OIV di prova", "role": "OIV"}
+    )
+    # every cycle of the year back to reporting (the bench published them by hand)
+    Cycle.objects.filter(year=YEAR).update(status=Cycle.Status.REPORTING)
+    cycle = Cycle.objects.select_related("organization").get(pk=cycle.pk)
+    if workflow.consistency_reasons(cycle):
+        workflow.consistency_review_record(cycle=cycle, user=controllo, comment="Differenze note.")
+    workflow.cycle_submit(cycle=cycle, user=controllo)
+    workflow.objectives_accept_all(cycle=cycle, user=oiv)
+    start = time.perf_counter()
+    version = workflow.cycle_validate(
+        cycle=cycle, user=oiv, decision=workflow.RelazioneVersion.Decision.VALID
+    )
+    validate_wall = time.perf_counter() - start
+    workflow.cycle_publish(cycle=cycle, user=controllo)
+    client = Client()
+    status, size = _get(client, PAGE)
+    if status != 200:
+        raise RuntimeError(f"GET {PAGE}: HTTP {status}")
+    with CaptureQueriesContext(connection) as captured:
+        _get(client, PAGE)
+    queries = len(captured.captured_queries)
+    return PublishedResult(
+        validate_wall=validate_wall,
+        pdf_error=version.pdf_error,
+        queries=queries,
+        html_bytes=size,
+        timing=_timed(client, PAGE, runs),
+    )
+
+
+def report_published(result: PublishedResult) -> None:
+    print()
+    print("4. After the OIV workflow (information, no goal)")
+    error = f" (PDF not rendered: {result.pdf_error})" if result.pdf_error else ""
+    print(
+        f"  cycle_validate (frozen version + its PDF + documento di validazione): "
+        f"{result.validate_wall:,.2f} s{error}"
+    )
+    print(
+        f"  GET {PAGE} serving the frozen version: {result.html_bytes / 1024:,.0f} KiB, "
+        f"{result.queries} queries, median {_ms(result.timing.median)}, "
+        f"p95 {_ms(result.timing.p95)}, CPU median {_ms(result.timing.cpu_median)}"
+    )
+
+
 def report(pages: list[PageResult], pdf: PdfResult | None, serve: ServeResult | None, args) -> None:
     vendor = connection.vendor
     version = ""
@@ -381,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
                     bench_page(large_cycle, args.scale, large_targets, max(3, args.runs // 5))
                 )
             report(pages, pdf_result, serve_result, args)
+            if not args.skip_pdf:
+                print("scale 1: OIV workflow and the frozen version…", file=sys.stderr, flush=True)
+                report_published(bench_published(small_cycle, args.runs))
             _load_note()
     finally:
         import shutil

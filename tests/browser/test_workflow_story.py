@@ -178,10 +178,22 @@ def test_submit_return_answer_fix_validate_publish_and_read(new_context, story):
     expect(changes).to_contain_text("Valore:")
     expect(changes).to_contain_text("«88» → «91»")
     validate = oiv.locator("#azione-valida")
+    button = validate.get_by_role("button", name="Valida la Relazione")
+    # while the version and its PDF render (seconds) the OIV is told so and cannot click twice:
+    # the page stops the first submission itself, so that state can be looked at
+    oiv.evaluate(
+        "() => window.addEventListener('submit', (e) => e.preventDefault(), "
+        "{capture: true, once: true})"
+    )
+    button.click()
+    expect(validate.get_by_role("status")).to_contain_text("Validazione in corso")
+    expect(button).to_be_disabled()
+    oiv.reload()
+    expect(button).to_be_enabled()
     validate.get_by_label("Motivazione e osservazioni (nel documento di validazione)").fill(
         "La Relazione è validata: la fonte del valore corretto è stata documentata."
     )
-    validate.get_by_role("button", name="Valida la Relazione").click(timeout=VALIDATION_TIMEOUT_MS)
+    button.click(timeout=VALIDATION_TIMEOUT_MS)
     oiv.wait_for_url("**/validazione/", timeout=VALIDATION_TIMEOUT_MS)
     expect(
         oiv.get_by_role(
