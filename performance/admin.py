@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -149,9 +151,39 @@ class TargetAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
         return obj.indicator.name[:80]
 
 
+class ActualAdminForm(forms.ModelForm):
+    """The admin's form of a value with the optimistic locking of the entry form
+    (performance.services.entry): the version seen when the page was opened travels with the
+    POST, and a value changed since then (by a referent, an import, another admin) is not
+    overwritten."""
+
+    seen_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):  # the model comes from ActualAdmin (modelform_factory)
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["seen_version"].initial = self.instance.version
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            seen = cleaned.get("seen_version")
+            current = Actual.objects.filter(pk=self.instance.pk).values_list("version", flat=True)
+            current = current.first()
+            if seen is None or current != seen:
+                raise ValidationError(
+                    "Valore rilevato: è stato modificato da un altro utente dopo l'apertura di "
+                    f"questa pagina (versione {current}, la pagina mostrava la versione "
+                    f"{seen if seen is not None else '?'}). Nulla è stato salvato: ricaricare la "
+                    "pagina per vedere il valore attuale."
+                )
+        return cleaned
+
+
 @admin.register(Actual)
 class ActualAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
     cycle_lock = ACTUAL_LOCK
+    form = ActualAdminForm
     list_display = ["target", "period", "text", "value_number", "value_date", "override_pct"]
     list_filter = ["period", "target__unit"]
     search_fields = ["target__text", "target__indicator__name", "text", "note"]

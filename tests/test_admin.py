@@ -502,3 +502,24 @@ def test_the_state_of_a_cycle_changes_only_through_the_workflow(superuser_client
     superuser_client.post(change, data)
     plan.cycle.refresh_from_db()
     assert plan.cycle.status == Cycle.Status.PUBLISHED
+
+
+def test_the_admin_does_not_overwrite_a_value_changed_since_its_page_was_opened(
+    superuser_client, plan
+):
+    """Optimistic locking, as in the entry form: the admin page of a value opened before a
+    referent saved a new one refuses to save over it, says why, and keeps the referent's value."""
+    change = url(Actual, "change", plan.actual.pk)
+    stale = form_data(superuser_client.get(change), value_number="9")
+    Actual.objects.filter(pk=plan.actual.pk).update(value_number=Decimal("8"), version=2)
+
+    response = superuser_client.post(change, stale)
+    assert response.status_code == 200
+    assert "modificato da un altro utente" in str(response.context["adminform"].form.errors)
+    actual = Actual.objects.get(pk=plan.actual.pk)
+    assert (actual.value_number, actual.version) == (Decimal("8"), 2)
+
+    fresh = form_data(superuser_client.get(change), value_number="9")
+    assert superuser_client.post(change, fresh).status_code == 302
+    actual.refresh_from_db()
+    assert (actual.value_number, actual.version) == (Decimal("9"), 3)
