@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import AbstractBaseUser
@@ -41,6 +41,7 @@ from performance.models import (
 from performance.services.cycle import _rule_json
 
 User = AbstractBaseUser
+M = TypeVar("M", bound=models.Model)
 
 # ------------------------------------------------------------------------------------ helpers
 
@@ -79,6 +80,56 @@ def _labels(model: type[models.Model], names: list[str]) -> str:
     return ", ".join(str(model._meta.get_field(name).verbose_name) for name in names)
 
 
+def _has_history(model: type[models.Model] | models.Model) -> bool:
+    return hasattr(model, "history")
+
+
+def _create(model: type[M], *, user: User | None, audit: str, **values: Any) -> M:
+    """Create with the audit trail: the history record with ``audit`` as change reason, or
+    (model without history) the admin log entry with ``audit`` as message."""
+    if _has_history(model):
+        instance = model(**values)
+        _save(instance, user=user, fields=None, reason=audit)
+    else:
+        instance = model.objects.create(**values)
+        _log(user, [instance], ADDITION, audit)
+    return instance
+
+
+def _update(instance: models.Model, values: Mapping[str, Any], *, user: User | None) -> None:
+    """Set ``values`` and save the fields that changed (none: nothing is written), with the
+    history record, or (model without history) the admin log entry naming them."""
+    changed = _changed(instance, values)
+    if not changed:
+        return
+    if _has_history(instance):
+        _save(instance, user=user, fields=changed)
+    else:
+        instance.save(update_fields=changed)
+        _log(user, [instance], CHANGE, f"Modificati: {_labels(type(instance), changed)}.")
+
+
+def _delete(
+    instance: models.Model,
+    *,
+    user: User | None,
+    dependents: models.QuerySet,
+    refusal: str,
+    audit: str = "",
+) -> None:
+    """Delete, in one transaction, unless ``dependents`` exist (then ValidationError
+    ``refusal``), with the history record, or (model without history) the admin log entry with
+    ``audit`` as message."""
+    if dependents.exists():
+        raise ValidationError(refusal)
+    with transaction.atomic():
+        if _has_history(instance):
+            instance._history_user = user
+        else:
+            _log(user, [instance], DELETION, audit)
+        instance.delete()
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
@@ -103,76 +154,70 @@ def _same_cycle(obj: models.Model | None, cycle: Cycle, field: str, what: str) -
         raise ValidationError({field: f"{what} non appartiene al ciclo {cycle.year}."})
 
 
-def _ensure_target_editable(target: Target) -> None:
-    """ReadOnlyError unless the target's objective may change now (performance.editability)."""
-    objective = target.indicator.objective
+def _ensure_objective_editable(objective: Objective) -> None:
+    """ReadOnlyError unless the objective, its indicators and targets may change now
+    (performance.editability)."""
     editability.ensure_editable(objective.cycle_id, objective=objective.pk)
 
 
 # ------------------------------------------------------------------------------- perspectives
 
 
-def perspective_create(
-    *, cycle: Cycle, user: User | None, code: str, name: str, weight: Any = 1
-) -> Perspective:
-    editability.ensure_editable(cycle)
+def _perspective_values(*, cycle_id, code, name, exclude_pk=None) -> tuple[str, str]:
     code, name = _text(code), _text(name)
     errors = {}
     if not code:
         errors["code"] = "Indicare il codice della prospettiva."
-    elif Perspective.objects.filter(cycle=cycle, code=code).exists():
+    elif Perspective.objects.filter(cycle_id=cycle_id, code=code).exclude(pk=exclude_pk).exists():
         errors["code"] = f"Esiste già una prospettiva con codice «{code}»."
     if not name:
         errors["name"] = "Indicare il nome della prospettiva."
     if errors:
         raise ValidationError(errors)
+    return code, name
+
+
+def perspective_create(
+    *, cycle: Cycle, user: User | None, code: str, name: str, weight: Any = 1
+) -> Perspective:
+    editability.ensure_editable(cycle)
+    code, name = _perspective_values(cycle_id=cycle.id, code=code, name=name)
     with transaction.atomic():
-        perspective = Perspective.objects.create(
+        return _create(
+            Perspective,
+            user=user,
+            audit="Prospettiva aggiunta al Piano.",
             cycle=cycle,
             code=code,
             name=name,
             weight=_weight(weight),
             order=_next_order(Perspective.objects.filter(cycle=cycle)),
         )
-        _log(user, [perspective], ADDITION, "Prospettiva aggiunta al Piano.")
-    return perspective
 
 
 def perspective_update(
     *, perspective: Perspective, user: User | None, code: str, name: str, weight: Any
 ) -> Perspective:
     editability.ensure_editable(perspective.cycle_id)
-    code, name = _text(code), _text(name)
-    errors = {}
-    if not code:
-        errors["code"] = "Indicare il codice della prospettiva."
-    elif (
-        Perspective.objects.filter(cycle_id=perspective.cycle_id, code=code)
-        .exclude(pk=perspective.pk)
-        .exists()
-    ):
-        errors["code"] = f"Esiste già una prospettiva con codice «{code}»."
-    if not name:
-        errors["name"] = "Indicare il nome della prospettiva."
-    if errors:
-        raise ValidationError(errors)
+    code, name = _perspective_values(
+        cycle_id=perspective.cycle_id, code=code, name=name, exclude_pk=perspective.pk
+    )
     with transaction.atomic():
-        changed = _changed(perspective, {"code": code, "name": name, "weight": _weight(weight)})
-        if changed:
-            perspective.save(update_fields=changed)
-            _log(user, [perspective], CHANGE, f"Modificati: {_labels(Perspective, changed)}.")
+        _update(perspective, {"code": code, "name": name, "weight": _weight(weight)}, user=user)
     return perspective
 
 
 def perspective_delete(*, perspective: Perspective, user: User | None) -> None:
     editability.ensure_editable(perspective.cycle_id)
-    if perspective.strategic_objectives.exists():
-        raise ValidationError(
+    _delete(
+        perspective,
+        user=user,
+        dependents=perspective.strategic_objectives.all(),
+        refusal=(
             "La prospettiva ha obiettivi strategici: eliminarli o spostarli prima di eliminarla."
-        )
-    with transaction.atomic():
-        _log(user, [perspective], DELETION, "Prospettiva eliminata dal Piano.")
-        perspective.delete()
+        ),
+        audit="Prospettiva eliminata dal Piano.",
+    )
 
 
 # ----------------------------------------------------------------------- strategic objectives
@@ -208,7 +253,10 @@ def strategic_objective_create(
     editability.ensure_editable(cycle)
     code, title = _strategic_values(cycle=cycle, perspective=perspective, code=code, title=title)
     with transaction.atomic():
-        goal = StrategicObjective.objects.create(
+        return _create(
+            StrategicObjective,
+            user=user,
+            audit="Obiettivo strategico aggiunto al Piano.",
             cycle=cycle,
             perspective=perspective,
             code=code,
@@ -216,8 +264,6 @@ def strategic_objective_create(
             weight=_weight(weight),
             order=_next_order(StrategicObjective.objects.filter(perspective=perspective)),
         )
-        _log(user, [goal], ADDITION, "Obiettivo strategico aggiunto al Piano.")
-    return goal
 
 
 def strategic_objective_update(
@@ -234,26 +280,26 @@ def strategic_objective_update(
         cycle=goal.cycle, perspective=perspective, code=code, title=title, exclude_pk=goal.pk
     )
     with transaction.atomic():
-        changed = _changed(
+        _update(
             goal,
             {"perspective": perspective, "code": code, "title": title, "weight": _weight(weight)},
+            user=user,
         )
-        if changed:
-            goal.save(update_fields=changed)
-            _log(user, [goal], CHANGE, f"Modificati: {_labels(StrategicObjective, changed)}.")
     return goal
 
 
 def strategic_objective_delete(*, goal: StrategicObjective, user: User | None) -> None:
     editability.ensure_editable(goal.cycle_id)
-    if goal.objectives.exists():
-        raise ValidationError(
-            "All'obiettivo strategico sono collegati degli obiettivi: eliminarli o collegarli "
-            "a un altro obiettivo strategico prima di eliminarlo."
-        )
-    with transaction.atomic():
-        _log(user, [goal], DELETION, "Obiettivo strategico eliminato dal Piano.")
-        goal.delete()
+    _delete(
+        goal,
+        user=user,
+        dependents=goal.objectives.all(),
+        refusal=(
+            "All'obiettivo strategico sono collegati degli obiettivi: eliminarli o "
+            "collegarli a un altro obiettivo strategico prima di eliminarlo."
+        ),
+        audit="Obiettivo strategico eliminato dal Piano.",
+    )
 
 
 # --------------------------------------------------------------------------------- objectives
@@ -314,15 +360,16 @@ def objective_create(
         position=position,
     )
     with transaction.atomic():
-        objective = Objective(
+        return _create(
+            Objective,
+            user=user,
+            audit="Obiettivo aggiunto al Piano",
             cycle=cycle,
             code=_text(code),
             weight=_weight(weight),
             order=_next_order(Objective.objects.filter(cycle=cycle)),
             **values,
         )
-        _save(objective, user=user, fields=None, reason="Obiettivo aggiunto al Piano")
-    return objective
 
 
 def objective_update(
@@ -336,7 +383,7 @@ def objective_update(
     position: Position | None = None,
     weight: Any = 1,
 ) -> Objective:
-    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
+    _ensure_objective_editable(objective)
     values = _objective_values(
         cycle=objective.cycle,
         kind=kind,
@@ -346,22 +393,21 @@ def objective_update(
     )
     values.update(code=_text(code), weight=_weight(weight))
     with transaction.atomic():
-        changed = _changed(objective, values)
-        if changed:
-            _save(objective, user=user, fields=changed)
+        _update(objective, values, user=user)
     return objective
 
 
 def objective_delete(*, objective: Objective, user: User | None) -> None:
-    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
-    if objective.indicators.exists():
-        raise ValidationError(
+    _ensure_objective_editable(objective)
+    _delete(
+        objective,
+        user=user,
+        dependents=objective.indicators.all(),
+        refusal=(
             "L'obiettivo ha indicatori: eliminarli prima di eliminare l'obiettivo "
             "(per toglierlo dalla misurazione dopo l'approvazione del Piano, neutralizzarlo)."
-        )
-    with transaction.atomic():
-        objective._history_user = user
-        objective.delete()
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------- indicators
@@ -413,37 +459,35 @@ def _indicator_values(values: Mapping[str, Any]) -> dict:
 def indicator_create(*, objective: Objective, user: User | None, **values: Any) -> Indicator:
     """Create an indicator (fields: name, unit_of_measure, direction, baseline_value,
     baseline_year, baseline_text, source, notes)."""
-    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
+    _ensure_objective_editable(objective)
     cleaned = _indicator_values(values)
     with transaction.atomic():
-        indicator = Indicator(
+        return _create(
+            Indicator,
+            user=user,
+            audit="Indicatore aggiunto al Piano",
             objective=objective,
             order=_next_order(Indicator.objects.filter(objective=objective)),
             **cleaned,
         )
-        _save(indicator, user=user, fields=None, reason="Indicatore aggiunto al Piano")
-    return indicator
 
 
 def indicator_update(*, indicator: Indicator, user: User | None, **values: Any) -> Indicator:
-    editability.ensure_editable(indicator.objective.cycle_id, objective=indicator.objective_id)
+    _ensure_objective_editable(indicator.objective)
     cleaned = _indicator_values(values)
     with transaction.atomic():
-        changed = _changed(indicator, cleaned)
-        if changed:
-            _save(indicator, user=user, fields=changed)
+        _update(indicator, cleaned, user=user)
     return indicator
 
 
 def indicator_delete(*, indicator: Indicator, user: User | None) -> None:
-    editability.ensure_editable(indicator.objective.cycle_id, objective=indicator.objective_id)
-    if indicator.targets.exists():
-        raise ValidationError(
-            "L'indicatore ha dei target: eliminarli prima di eliminare l'indicatore."
-        )
-    with transaction.atomic():
-        indicator._history_user = user
-        indicator.delete()
+    _ensure_objective_editable(indicator.objective)
+    _delete(
+        indicator,
+        user=user,
+        dependents=indicator.targets.all(),
+        refusal="L'indicatore ha dei target: eliminarli prima di eliminare l'indicatore.",
+    )
 
 
 # ------------------------------------------------------------------------------------- targets
@@ -497,7 +541,7 @@ def target_create(
     notes: str = "",
 ) -> Target:
     """A new scored row of ``indicator``: for ``unit`` (None: the Ente figure)."""
-    editability.ensure_editable(indicator.objective.cycle_id, objective=indicator.objective_id)
+    _ensure_objective_editable(indicator.objective)
     values = _target_values(
         cycle=indicator.objective.cycle,
         unit=unit,
@@ -508,13 +552,14 @@ def target_create(
         notes=notes,
     )
     with transaction.atomic():
-        target = Target(
+        return _create(
+            Target,
+            user=user,
+            audit="Target aggiunto al Piano",
             indicator=indicator,
             order=_next_order(Target.objects.filter(indicator=indicator)),
             **values,
         )
-        _save(target, user=user, fields=None, reason="Target aggiunto al Piano")
-    return target
 
 
 def target_update(
@@ -530,7 +575,7 @@ def target_update(
 ) -> Target:
     """Correct a target while the plan is being written (a change after approval is a revision:
     ``target_revise``, which keeps the original)."""
-    _ensure_target_editable(target)
+    _ensure_objective_editable(target.indicator.objective)
     values = _target_values(
         cycle=target.indicator.objective.cycle,
         unit=unit,
@@ -541,22 +586,21 @@ def target_update(
         notes=notes,
     )
     with transaction.atomic():
-        changed = _changed(target, values)
-        if changed:
-            _save(target, user=user, fields=changed)
+        _update(target, values, user=user)
     return target
 
 
 def target_delete(*, target: Target, user: User | None) -> None:
-    _ensure_target_editable(target)
-    if target.actuals.exists():
-        raise ValidationError(
+    _ensure_objective_editable(target.indicator.objective)
+    _delete(
+        target,
+        user=user,
+        dependents=target.actuals.all(),
+        refusal=(
             "Il target ha valori rilevati: non può essere eliminato (si può escluderlo dalla "
             "misurazione con un motivo, o neutralizzare l'obiettivo)."
-        )
-    with transaction.atomic():
-        target._history_user = user
-        target.delete()
+        ),
+    )
 
 
 # ------------------------------------------------------------------------ units and documents
@@ -571,10 +615,7 @@ def unit_update(*, unit: Unit, user: User | None, aggregation: str, weight: Any)
             {"aggregation": f"Metodo di aggregazione «{aggregation}» non valido."}
         )
     with transaction.atomic():
-        changed = _changed(unit, {"aggregation": aggregation, "weight": _weight(weight)})
-        if changed:
-            unit.save(update_fields=changed)
-            _log(user, [unit], CHANGE, f"Modificati: {_labels(Unit, changed)}.")
+        _update(unit, {"aggregation": aggregation, "weight": _weight(weight)}, user=user)
     return unit
 
 
@@ -613,7 +654,10 @@ def plan_document_create(
         suffix += 1
         key = f"{base}-{suffix}"
     with transaction.atomic():
-        document = PlanDocument.objects.create(
+        return _create(
+            PlanDocument,
+            user=user,
+            audit="Deliberazione registrata.",
             cycle=cycle,
             key=key,
             kind=kind,
@@ -622,8 +666,6 @@ def plan_document_create(
             number=number,
             date=date,
         )
-        _log(user, [document], ADDITION, "Deliberazione registrata.")
-    return document
 
 
 def _update_document(
@@ -674,7 +716,7 @@ def target_revise(
     deliberation (chosen, or created from number and date); the reason is the change reason of
     the history record.
     """
-    _ensure_target_editable(target)
+    _ensure_objective_editable(target.indicator.objective)
     cycle = target.indicator.objective.cycle
     reason = _text(reason)
     text = _text(text)
@@ -724,7 +766,7 @@ def objective_neutralize(
 ) -> Objective:
     """Neutralize an objective by the plan update: it leaves every average (the engine lists it
     with the reason, never as 0)."""
-    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
+    _ensure_objective_editable(objective)
     reason = _text(reason)
     if objective.status == Objective.Status.NEUTRALIZED:
         raise ValidationError("L'obiettivo è già neutralizzato.")

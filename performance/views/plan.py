@@ -7,8 +7,12 @@ POST. Views are thin: check the permission, validate the form, call a service, r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -23,6 +27,19 @@ from performance.views.common import cycle_for, persona_required
 
 # ------------------------------------------------------------------------------------ helpers
 
+# where an object stands on the plan page (units: the structure table)
+_ANCHORS = {
+    Perspective: "prospettiva",
+    StrategicObjective: "strategico",
+    Objective: "obiettivo",
+    Indicator: "indicatore",
+    Target: "target",
+}
+
+# what the target forms pass to their services (the forms also hold the rule's parts)
+_TARGET_FIELDS = ("unit", "office", "text", "rule", "weight", "notes")
+_REVISION_FIELDS = ("text", "rule", "reason", "document", "document_number", "document_date")
+
 
 def _cycle(request: HttpRequest, year: int, *, edit: bool = True) -> Cycle:
     cycle = cycle_for(request, year)
@@ -36,12 +53,28 @@ def _plan_url(cycle: Cycle, anchor: str = "") -> str:
     return f"{url}#{anchor}" if anchor else url
 
 
+def _anchor(obj: models.Model) -> str:
+    if isinstance(obj, Unit):
+        return "struttura"
+    return f"{_ANCHORS[obj._meta.model]}-{obj.pk}"
+
+
 def _render(request: HttpRequest, template: str, cycle: Cycle, **context) -> HttpResponse:
     return render(
         request,
         f"workspace/{template}",
         {"cycle": cycle, "plan_url": _plan_url(cycle), **context},
     )
+
+
+def _initial(obj: models.Model, names: Iterable[str]) -> dict:
+    """The current values of ``obj``'s fields ``names`` (a foreign key by its id), e.g. those of
+    the form that changes it."""
+    return {name: getattr(obj, obj._meta.get_field(name).attname) for name in names}
+
+
+def _pick(data: dict, names: tuple[str, ...]) -> dict:
+    return {name: data[name] for name in names}
 
 
 def _objective(cycle: Cycle, pk: int) -> Objective:
@@ -64,14 +97,57 @@ def _target(cycle: Cycle, pk: int) -> Target:
     )
 
 
-def _delete(request: HttpRequest, cycle: Cycle, obj, delete, what: str, anchor: str = ""):
+def _submit(
+    request: HttpRequest,
+    cycle: Cycle,
+    form: forms_plan.PlanForm,
+    *,
+    save: Callable[[dict], Any],
+    message: str | Callable[[Any], str],
+    url: Callable[[Any], str] | None = None,
+) -> HttpResponse | None:
+    """On a valid POST: ``save`` the cleaned data through the service, say so and redirect to
+    the saved object on the plan page (or to ``url(saved)``). None otherwise: the page shows the
+    form again, with the service's objections next to the fields they name."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        saved = save(form.cleaned_data)
+    except ValidationError as error:
+        form.add_service_errors(error)
+        return None
+    messages.success(request, message if isinstance(message, str) else message(saved))
+    return redirect(url(saved) if url else _plan_url(cycle, _anchor(saved)))
+
+
+def _form_view(
+    request: HttpRequest,
+    cycle: Cycle,
+    *,
+    form: forms_plan.PlanForm,
+    save: Callable[[dict], Any],
+    message: str | Callable[[Any], str],
+    url: Callable[[Any], str] | None = None,
+    template: str = "plan_form.html",
+    **context,
+) -> HttpResponse:
+    """A page with a plan form: ``_submit``, or the form on ``template`` with ``context``."""
+    response = _submit(request, cycle, form, save=save, message=message, url=url)
+    if response is None:
+        response = _render(request, template, cycle, form=form, **context)
+    return response
+
+
+def _delete(
+    request: HttpRequest, cycle: Cycle, obj: models.Model, what: str, delete: Callable[[], None]
+) -> HttpResponse:
     """POST: delete through the service, or say why not."""
     try:
         delete()
     except ValidationError as error:
         for message in error.messages:
             messages.error(request, message)
-        return redirect(_plan_url(cycle, anchor))
+        return redirect(_plan_url(cycle, _anchor(obj)))
     messages.success(request, f"{what} eliminato: «{str(obj)[:80]}».")
     return redirect(_plan_url(cycle))
 
@@ -105,18 +181,14 @@ def plan(request: HttpRequest, year: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def perspective_create(request: HttpRequest, year: int) -> HttpResponse:
     cycle = _cycle(request, year)
-    form = forms_plan.PerspectiveForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            created = services.perspective_create(
-                cycle=cycle, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, f"Prospettiva «{created}» aggiunta.")
-            return redirect(_plan_url(cycle, f"prospettiva-{created.pk}"))
-    return _render(request, "plan_form.html", cycle, form=form, title="Nuova prospettiva")
+    return _form_view(
+        request,
+        cycle,
+        form=forms_plan.PerspectiveForm(request.POST or None),
+        save=lambda data: services.perspective_create(cycle=cycle, user=request.user, **data),
+        message=lambda created: f"Prospettiva «{created}» aggiunta.",
+        title="Nuova prospettiva",
+    )
 
 
 @persona_required
@@ -124,23 +196,15 @@ def perspective_create(request: HttpRequest, year: int) -> HttpResponse:
 def perspective_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     perspective = get_object_or_404(Perspective, pk=pk, cycle=cycle)
-    initial = {"code": perspective.code, "name": perspective.name, "weight": perspective.weight}
-    form = forms_plan.PerspectiveForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.perspective_update(
-                perspective=perspective, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, "Prospettiva modificata.")
-            return redirect(_plan_url(cycle, f"prospettiva-{perspective.pk}"))
-    return _render(
+    initial = _initial(perspective, forms_plan.PerspectiveForm.base_fields)
+    return _form_view(
         request,
-        "plan_form.html",
         cycle,
-        form=form,
+        form=forms_plan.PerspectiveForm(request.POST or None, initial=initial),
+        save=lambda data: services.perspective_update(
+            perspective=perspective, user=request.user, **data
+        ),
+        message="Prospettiva modificata.",
         title=f"Prospettiva {perspective.code}",
         subject=perspective,
         delete_url=reverse("workspace:plan-perspective-delete", args=[cycle.year, perspective.pk]),
@@ -156,9 +220,8 @@ def perspective_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse
         request,
         cycle,
         perspective,
-        lambda: services.perspective_delete(perspective=perspective, user=request.user),
         "Prospettiva",
-        f"prospettiva-{perspective.pk}",
+        lambda: services.perspective_delete(perspective=perspective, user=request.user),
     )
 
 
@@ -172,18 +235,16 @@ def strategic_create(request: HttpRequest, year: int) -> HttpResponse:
     initial = {}
     if request.GET.get("prospettiva"):
         initial["perspective"] = request.GET["prospettiva"]
-    form = forms_plan.StrategicObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            goal = services.strategic_objective_create(
-                cycle=cycle, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, f"Obiettivo strategico {goal.code} aggiunto.")
-            return redirect(_plan_url(cycle, f"strategico-{goal.pk}"))
-    return _render(request, "plan_form.html", cycle, form=form, title="Nuovo obiettivo strategico")
+    return _form_view(
+        request,
+        cycle,
+        form=forms_plan.StrategicObjectiveForm(request.POST or None, cycle=cycle, initial=initial),
+        save=lambda data: services.strategic_objective_create(
+            cycle=cycle, user=request.user, **data
+        ),
+        message=lambda goal: f"Obiettivo strategico {goal.code} aggiunto.",
+        title="Nuovo obiettivo strategico",
+    )
 
 
 @persona_required
@@ -191,26 +252,13 @@ def strategic_create(request: HttpRequest, year: int) -> HttpResponse:
 def strategic_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     goal = get_object_or_404(StrategicObjective, pk=pk, cycle=cycle)
-    initial = {
-        "perspective": goal.perspective_id,
-        "code": goal.code,
-        "title": goal.title,
-        "weight": goal.weight,
-    }
-    form = forms_plan.StrategicObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.strategic_objective_update(goal=goal, user=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, f"Obiettivo strategico {goal.code} modificato.")
-            return redirect(_plan_url(cycle, f"strategico-{goal.pk}"))
-    return _render(
+    initial = _initial(goal, forms_plan.StrategicObjectiveForm.base_fields)
+    return _form_view(
         request,
-        "plan_form.html",
         cycle,
-        form=form,
+        form=forms_plan.StrategicObjectiveForm(request.POST or None, cycle=cycle, initial=initial),
+        save=lambda data: services.strategic_objective_update(goal=goal, user=request.user, **data),
+        message=lambda saved: f"Obiettivo strategico {saved.code} modificato.",
         title=f"Obiettivo strategico {goal.code}",
         subject=goal,
         delete_url=reverse("workspace:plan-strategic-delete", args=[cycle.year, goal.pk]),
@@ -226,9 +274,8 @@ def strategic_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
         request,
         cycle,
         goal,
-        lambda: services.strategic_objective_delete(goal=goal, user=request.user),
         "Obiettivo strategico",
-        f"strategico-{goal.pk}",
+        lambda: services.strategic_objective_delete(goal=goal, user=request.user),
     )
 
 
@@ -243,20 +290,15 @@ def objective_create(request: HttpRequest, year: int) -> HttpResponse:
     for param, name in (("strategico", "strategic_objective"), ("posizione", "position")):
         if request.GET.get(param):
             initial[name] = request.GET[param]
-    form = forms_plan.ObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            objective = services.objective_create(
-                cycle=cycle, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(
-                request, "Obiettivo aggiunto: ora si possono aggiungere gli indicatori."
-            )
-            return redirect("workspace:plan-objective", cycle.year, objective.pk)
-    return _render(request, "plan_form.html", cycle, form=form, title="Nuovo obiettivo")
+    return _form_view(
+        request,
+        cycle,
+        form=forms_plan.ObjectiveForm(request.POST or None, cycle=cycle, initial=initial),
+        save=lambda data: services.objective_create(cycle=cycle, user=request.user, **data),
+        message="Obiettivo aggiunto: ora si possono aggiungere gli indicatori.",
+        url=lambda objective: reverse("workspace:plan-objective", args=[cycle.year, objective.pk]),
+        title="Nuovo obiettivo",
+    )
 
 
 @persona_required
@@ -264,31 +306,24 @@ def objective_create(request: HttpRequest, year: int) -> HttpResponse:
 def objective_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     objective = _objective(cycle, pk)
-    initial = {
-        "kind": objective.kind,
-        "strategic_objective": objective.strategic_objective_id,
-        "position": objective.position_id,
-        "code": objective.code,
-        "title": objective.title,
-        "weight": objective.weight,
-    }
+    initial = _initial(objective, forms_plan.ObjectiveForm.base_fields)
     form = forms_plan.ObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.objective_update(objective=objective, user=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, "Obiettivo modificato.")
-            return redirect(_plan_url(cycle, f"obiettivo-{objective.pk}"))
-    indicators = list(objective.indicators.order_by("order", "id"))
+    response = _submit(
+        request,
+        cycle,
+        form,
+        save=lambda data: services.objective_update(objective=objective, user=request.user, **data),
+        message="Obiettivo modificato.",
+    )
+    if response is not None:
+        return response
     return _render(
         request,
         "plan_objective.html",
         cycle,
         form=form,
         objective=objective,
-        indicators=indicators,
+        indicators=list(objective.indicators.order_by("order", "id")),
         history=selectors_plan.objective_history(objective=objective),
     )
 
@@ -302,9 +337,8 @@ def objective_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
         request,
         cycle,
         objective,
-        lambda: services.objective_delete(objective=objective, user=request.user),
         "Obiettivo",
-        f"obiettivo-{objective.pk}",
+        lambda: services.objective_delete(objective=objective, user=request.user),
     )
 
 
@@ -315,40 +349,21 @@ def objective_neutralize(request: HttpRequest, year: int, pk: int) -> HttpRespon
     objective = _objective(cycle, pk)
     if objective.status == Objective.Status.NEUTRALIZED:
         messages.info(request, "L'obiettivo è già neutralizzato.")
-        return redirect(_plan_url(cycle, f"obiettivo-{objective.pk}"))
-    form = forms_plan.ObjectiveNeutralizeForm(request.POST or None, cycle=cycle)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.objective_neutralize(
-                objective=objective, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(
-                request, "Obiettivo neutralizzato: non entra più in nessuna media del calcolo."
-            )
-            return redirect(_plan_url(cycle, f"obiettivo-{objective.pk}"))
-    return _render(request, "plan_neutralize.html", cycle, form=form, objective=objective)
+        return redirect(_plan_url(cycle, _anchor(objective)))
+    return _form_view(
+        request,
+        cycle,
+        form=forms_plan.ObjectiveNeutralizeForm(request.POST or None, cycle=cycle),
+        save=lambda data: services.objective_neutralize(
+            objective=objective, user=request.user, **data
+        ),
+        message="Obiettivo neutralizzato: non entra più in nessuna media del calcolo.",
+        template="plan_neutralize.html",
+        objective=objective,
+    )
 
 
 # -------------------------------------------------------------------------------- indicators
-
-
-def _indicator_initial(indicator: Indicator) -> dict:
-    return {
-        name: getattr(indicator, name)
-        for name in (
-            "name",
-            "unit_of_measure",
-            "direction",
-            "baseline_value",
-            "baseline_year",
-            "baseline_text",
-            "source",
-            "notes",
-        )
-    }
 
 
 @persona_required
@@ -356,22 +371,15 @@ def _indicator_initial(indicator: Indicator) -> dict:
 def indicator_create(request: HttpRequest, year: int, objective_pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     objective = _objective(cycle, objective_pk)
-    form = forms_plan.IndicatorForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            indicator = services.indicator_create(
-                objective=objective, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, "Indicatore aggiunto: ora si possono aggiungere i target.")
-            return redirect("workspace:plan-target-create", cycle.year, indicator.pk)
-    return _render(
+    return _form_view(
         request,
-        "plan_form.html",
         cycle,
-        form=form,
+        form=forms_plan.IndicatorForm(request.POST or None),
+        save=lambda data: services.indicator_create(objective=objective, user=request.user, **data),
+        message="Indicatore aggiunto: ora si possono aggiungere i target.",
+        url=lambda indicator: reverse(
+            "workspace:plan-target-create", args=[cycle.year, indicator.pk]
+        ),
         title="Nuovo indicatore",
         parent=objective,
         datalist=forms_plan.UNITS_OF_MEASURE,
@@ -383,20 +391,13 @@ def indicator_create(request: HttpRequest, year: int, objective_pk: int) -> Http
 def indicator_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     indicator = _indicator(cycle, pk)
-    form = forms_plan.IndicatorForm(request.POST or None, initial=_indicator_initial(indicator))
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.indicator_update(indicator=indicator, user=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, "Indicatore modificato.")
-            return redirect(_plan_url(cycle, f"indicatore-{indicator.pk}"))
-    return _render(
+    initial = _initial(indicator, forms_plan.IndicatorForm.base_fields)
+    return _form_view(
         request,
-        "plan_form.html",
         cycle,
-        form=form,
+        form=forms_plan.IndicatorForm(request.POST or None, initial=initial),
+        save=lambda data: services.indicator_update(indicator=indicator, user=request.user, **data),
+        message="Indicatore modificato.",
         title="Indicatore",
         parent=indicator.objective,
         subject=indicator,
@@ -414,9 +415,8 @@ def indicator_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
         request,
         cycle,
         indicator,
-        lambda: services.indicator_delete(indicator=indicator, user=request.user),
         "Indicatore",
-        f"indicatore-{indicator.pk}",
+        lambda: services.indicator_delete(indicator=indicator, user=request.user),
     )
 
 
@@ -428,30 +428,28 @@ def indicator_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
 def target_create(request: HttpRequest, year: int, indicator_pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     indicator = _indicator(cycle, indicator_pk)
-    form = forms_plan.TargetForm(
-        request.POST or None, cycle=cycle, initial={"kind": "at_least", "weight": 1}
+    initial = {"kind": "at_least", "weight": 1}
+    return _form_view(
+        request,
+        cycle,
+        form=forms_plan.TargetForm(request.POST or None, cycle=cycle, initial=initial),
+        save=lambda data: services.target_create(
+            indicator=indicator, user=request.user, **_pick(data, _TARGET_FIELDS)
+        ),
+        message=lambda target: f"Target «{target.text}» aggiunto.",
+        template="plan_target_form.html",
+        indicator=indicator,
+        target=None,
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            target = services.target_create(
-                indicator=indicator,
-                user=request.user,
-                unit=data["unit"],
-                office=data["office"],
-                text=data["text"],
-                rule=data["rule"],
-                weight=data["weight"],
-                notes=data["notes"],
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, f"Target «{target.text}» aggiunto.")
-            return redirect(_plan_url(cycle, f"target-{target.pk}"))
-    return _render(
-        request, "plan_target_form.html", cycle, form=form, indicator=indicator, target=None
-    )
+
+
+def _rule_texts(target: Target) -> dict:
+    """The target's rule, and the original one of a revised target, in words."""
+    original = target.original_rule
+    return {
+        "rule_text": selectors_plan.rule_summary(target.rule),
+        "original_rule_text": selectors_plan.rule_summary(original) if original else "",
+    }
 
 
 @persona_required
@@ -460,32 +458,21 @@ def target_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     target = _target(cycle, pk)
     initial = {
-        "unit": target.unit_id,
-        "office": target.office_id,
-        "text": target.text,
-        "weight": target.weight,
-        "notes": target.notes,
+        **_initial(target, ("unit", "office", "text", "weight", "notes")),
         **forms_plan.rule_initial(target.rule),
     }
     form = forms_plan.TargetForm(request.POST or None, cycle=cycle, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.target_update(
-                target=target,
-                user=request.user,
-                unit=data["unit"],
-                office=data["office"],
-                text=data["text"],
-                rule=data["rule"],
-                weight=data["weight"],
-                notes=data["notes"],
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, "Target modificato.")
-            return redirect(_plan_url(cycle, f"target-{target.pk}"))
+    response = _submit(
+        request,
+        cycle,
+        form,
+        save=lambda data: services.target_update(
+            target=target, user=request.user, **_pick(data, _TARGET_FIELDS)
+        ),
+        message="Target modificato.",
+    )
+    if response is not None:
+        return response
     return _render(
         request,
         "plan_target_form.html",
@@ -493,10 +480,7 @@ def target_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
         form=form,
         indicator=target.indicator,
         target=target,
-        rule_text=selectors_plan.rule_summary(target.rule),
-        original_rule_text=selectors_plan.rule_summary(target.original_rule)
-        if target.original_rule
-        else "",
+        **_rule_texts(target),
         history=selectors_plan.target_history(target=target),
         delete_url=reverse("workspace:plan-target-delete", args=[cycle.year, target.pk]),
     )
@@ -511,9 +495,8 @@ def target_delete(request: HttpRequest, year: int, pk: int) -> HttpResponse:
         request,
         cycle,
         target,
-        lambda: services.target_delete(target=target, user=request.user),
         "Target",
-        f"target-{target.pk}",
+        lambda: services.target_delete(target=target, user=request.user),
     )
 
 
@@ -524,34 +507,19 @@ def target_revise(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     target = _target(cycle, pk)
     initial = {"text": target.text, **forms_plan.rule_initial(target.rule)}
     form = forms_plan.TargetReviseForm(request.POST or None, cycle=cycle, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.target_revise(
-                target=target,
-                user=request.user,
-                text=data["text"],
-                rule=data["rule"],
-                reason=data["reason"],
-                document=data["document"],
-                document_number=data["document_number"],
-                document_date=data["document_date"],
-            )
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, "Target rivisto: il target originario resta registrato.")
-            return redirect(_plan_url(cycle, f"target-{target.pk}"))
-    return _render(
+    response = _submit(
         request,
-        "plan_revise.html",
         cycle,
-        form=form,
-        target=target,
-        rule_text=selectors_plan.rule_summary(target.rule),
-        original_rule_text=selectors_plan.rule_summary(target.original_rule)
-        if target.original_rule
-        else "",
+        form,
+        save=lambda data: services.target_revise(
+            target=target, user=request.user, **_pick(data, _REVISION_FIELDS)
+        ),
+        message="Target rivisto: il target originario resta registrato.",
+    )
+    if response is not None:
+        return response
+    return _render(
+        request, "plan_revise.html", cycle, form=form, target=target, **_rule_texts(target)
     )
 
 
@@ -563,18 +531,17 @@ def target_revise(request: HttpRequest, year: int, pk: int) -> HttpResponse:
 def unit_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     unit = get_object_or_404(Unit, pk=pk, cycle=cycle)
-    form = forms_plan.UnitForm(
-        request.POST or None, initial={"aggregation": unit.aggregation, "weight": unit.weight}
+    return _form_view(
+        request,
+        cycle,
+        form=forms_plan.UnitForm(
+            request.POST or None, initial=_initial(unit, forms_plan.UnitForm.base_fields)
+        ),
+        save=lambda data: services.unit_update(unit=unit, user=request.user, **data),
+        message=lambda saved: f"Unità «{saved.name}» modificata.",
+        title=unit.name,
+        subject=unit,
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.unit_update(unit=unit, user=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_service_errors(error)
-        else:
-            messages.success(request, f"Unità «{unit.name}» modificata.")
-            return redirect(_plan_url(cycle, "struttura"))
-    return _render(request, "plan_form.html", cycle, form=form, title=unit.name, subject=unit)
 
 
 @persona_required
