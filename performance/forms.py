@@ -33,6 +33,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from performance import parsing, scoring
 from performance.models import Actual
 from performance.selectors_entry import EntryObjective, EntryRow
+from performance.services.actuals import ActualValue
 from performance.services.cycle import value_from_actual
 from performance.services.entry import RowInput
 
@@ -111,19 +112,10 @@ def _spec_number(spec: Mapping, key: str, default: object = None) -> Decimal | N
 # ------------------------------------------------------------------------------------- parsing
 
 
-@dataclass
-class ParsedRow:
-    number: Decimal | None = None
-    date: dt.date | None = None
-    done: bool | None = None
-    k: Decimal | None = None
-    n: Decimal | None = None
-    parts: list[dict | None] | None = None
-    text: str = ""
-    note: str = ""
-    source: str = ""
-    override_pct: Decimal | None = None
-    override_reason: str = ""
+@dataclass(frozen=True)
+class ParsedRow(ActualValue):
+    """One row as parsed, with the syntax errors by input name."""
+
     errors: dict[str, str] = field(default_factory=dict)
 
     def value(self) -> scoring.Value | None:
@@ -312,7 +304,14 @@ def parse_row(spec: Mapping, inputs: Mapping[str, Any]) -> ParsedRow:
     "override_pct", "override_reason"). Errors are in ``errors`` by input name, in Italian,
     each naming its field."""
     fields, typed, errors = _parse_value(spec, inputs)
-    row = ParsedRow(
+    override_pct = None
+    try:
+        override_pct = _number(
+            _raw(inputs, "override_pct"), OVERRIDE_PCT_LABEL, places=PCT_DECIMALS
+        )
+    except parsing.ParseError as error:
+        errors["override_pct"] = str(error)
+    return ParsedRow(
         number=fields.get("value_number"),
         date=fields.get("value_date"),
         done=fields.get("value_done"),
@@ -322,16 +321,10 @@ def parse_row(spec: Mapping, inputs: Mapping[str, Any]) -> ParsedRow:
         text="; ".join(typed)[:300],
         note=_raw(inputs, "note"),
         source=_raw(inputs, "source"),
+        override_pct=override_pct,
         override_reason=_raw(inputs, "override_reason"),
         errors=errors,
     )
-    try:
-        row.override_pct = _number(
-            _raw(inputs, "override_pct"), OVERRIDE_PCT_LABEL, places=PCT_DECIMALS
-        )
-    except parsing.ParseError as error:
-        errors["override_pct"] = str(error)
-    return row
 
 
 # ------------------------------------------------------------------- stored values as typed
@@ -570,21 +563,7 @@ class UnitValuesForm(forms.Form):
             if version is None and parsed.is_blank():
                 continue  # nothing typed, nothing stored
             self.rows_to_save.append(
-                RowInput(
-                    target_id=row.target.pk,
-                    expected_version=version,
-                    number=parsed.number,
-                    date=parsed.date,
-                    done=parsed.done,
-                    k=parsed.k,
-                    n=parsed.n,
-                    parts=parsed.parts,
-                    text=parsed.text,
-                    note=parsed.note,
-                    source=parsed.source,
-                    override_pct=parsed.override_pct,
-                    override_reason=parsed.override_reason,
-                )
+                RowInput(target_id=row.target.pk, expected_version=version, **parsed.as_kwargs())
             )
         if self._row_errors:
             raise forms.ValidationError("Alcune righe non sono valide.")

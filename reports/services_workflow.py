@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,13 +127,13 @@ def _record(
     cycle: Cycle,
     user: User | None,
     action: str,
-    to_status: str,
     comment: str = "",
     data: dict | None = None,
 ) -> CycleTransition:
-    """The audit record and, when the state changes, the cycle's new state with its history.
-    Inside the caller's transaction, with ``cycle`` locked."""
+    """The audit record and, when the action changes the state (_TRANSITIONS), the cycle's new
+    state with its history. Inside the caller's transaction, with ``cycle`` locked."""
     from_status = cycle.status
+    to_status = _TRANSITIONS[action].to_status or from_status
     round_ = selectors.current_round(cycle=cycle)
     if action in (Action.SUBMIT, Action.RESUBMIT):
         round_ += 1  # this is the new submission
@@ -155,15 +156,81 @@ def _record(
     return record
 
 
-def _refuse_state(cycle: Cycle, allowed: tuple[str, ...], what: str) -> None:
+def _refuse_state(cycle: Cycle, allowed: tuple[str, ...], why: str) -> None:
+    """TransitionRefused unless the cycle is in one of the ``allowed`` states; ``why`` (Italian)
+    follows the cycle's state in the message."""
     if cycle.status not in allowed:
-        states = " o ".join(f"«{Status(s).label}»" for s in allowed)
         raise TransitionRefused(
-            [
-                f"Il ciclo {cycle.year} è nello stato «{cycle.get_status_display()}»: {what} "
-                f"è possibile solo nello stato {states}."
-            ]
+            [f"Il ciclo {cycle.year} è nello stato «{cycle.get_status_display()}»: {why}"]
         )
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A transition of the cycle: who may do it, from which states, to which (None: the state
+    does not change), and what it is called in the messages ("Solo … può {what}.", "{what} è
+    possibile solo nello stato …"; ``state_what`` in the latter when it is worded differently)."""
+
+    role: str  # CONTROLLO or OIV
+    allowed_from: tuple[str, ...]
+    to_status: str | None
+    what: str
+    state_what: str = ""
+
+
+_TRANSITIONS: dict[str, _Step] = {
+    Action.START_MONITORING: _Step(
+        CONTROLLO, (Status.PLANNING,), Status.MONITORING, "avviare il monitoraggio"
+    ),
+    Action.START_REPORTING: _Step(
+        CONTROLLO, (Status.MONITORING,), Status.REPORTING, "avviare la rendicontazione"
+    ),
+    Action.CONSISTENCY_REVIEW: _Step(
+        CONTROLLO,
+        (Status.REPORTING, Status.RETURNED),
+        None,
+        "registrare la verifica del rapporto di coerenza",
+        "verificare il rapporto di coerenza",
+    ),
+    Action.SUBMIT: _Step(
+        CONTROLLO, (Status.REPORTING,), Status.SUBMITTED, "inviare la Relazione all'OIV"
+    ),
+    Action.RESUBMIT: _Step(
+        CONTROLLO, (Status.RETURNED,), Status.SUBMITTED, "inviare di nuovo la Relazione all'OIV"
+    ),
+    Action.RETURN: _Step(OIV, (Status.SUBMITTED,), Status.RETURNED, "restituire la Relazione"),
+    Action.VALIDATE: _Step(
+        OIV, (Status.SUBMITTED,), Status.VALIDATED, "validare la Relazione", "validare"
+    ),
+    Action.PUBLISH: _Step(
+        CONTROLLO, (Status.VALIDATED,), Status.PUBLISHED, "pubblicare la Relazione", "pubblicare"
+    ),
+    Action.ERRATA: _Step(
+        CONTROLLO, (Status.PUBLISHED,), Status.REPORTING, "aprire un'errata corrige"
+    ),
+}
+
+
+def _require(user: User | None, action: str) -> None:
+    """PermissionDenied unless ``user`` has the role that does ``action``."""
+    step = _TRANSITIONS[action]
+    require = _require_controllo if step.role == CONTROLLO else _require_oiv
+    require(user, step.what)
+
+
+def _check(cycle: Cycle, action: str, check: Callable[[Cycle], list[str]] | None = None) -> None:
+    """TransitionRefused unless ``cycle`` is in a state ``action`` starts from and meets the
+    preconditions (``check(cycle) -> reasons``)."""
+    step = _TRANSITIONS[action]
+    states = " o ".join(f"«{Status(s).label}»" for s in step.allowed_from)
+    _refuse_state(
+        cycle,
+        step.allowed_from,
+        f"{step.state_what or step.what} è possibile solo nello stato {states}.",
+    )
+    reasons = check(cycle) if check is not None else []
+    if reasons:
+        raise TransitionRefused(reasons)
 
 
 def _transition(
@@ -171,32 +238,19 @@ def _transition(
     cycle: Cycle,
     user: User | None,
     action: str,
-    allowed_from: tuple[str, ...],
-    to_status: str | None,
-    what: str,
-    check=None,
+    check: Callable[[Cycle], list[str]] | None = None,
     comment: str = "",
-    data=None,
+    data: dict | Callable[[Cycle], dict] | None = None,
 ) -> CycleTransition:
-    """Lock the cycle, check its state and the preconditions (``check(cycle) -> reasons``),
-    record the transition. ``to_status`` None: the state does not change. ``data``: a dict or
-    a function of the locked cycle."""
+    """Check the user's role, lock the cycle, check its state and the preconditions, record the
+    transition (_TRANSITIONS says who, from and to). ``data``: a dict or a function of the
+    locked cycle."""
+    _require(user, action)
     with transaction.atomic():
         locked = _lock(cycle)
-        _refuse_state(locked, allowed_from, what)
-        if check is not None:
-            reasons = check(locked)
-            if reasons:
-                raise TransitionRefused(reasons)
+        _check(locked, action, check)
         payload = data(locked) if callable(data) else data
-        record = _record(
-            cycle=locked,
-            user=user,
-            action=action,
-            to_status=to_status or locked.status,
-            comment=comment,
-            data=payload,
-        )
+        record = _record(cycle=locked, user=user, action=action, comment=comment, data=payload)
     cycle.status = locked.status
     return record
 
@@ -486,14 +540,10 @@ def transition_options(*, cycle: Cycle, user: User) -> list[TransitionOption]:
 
 
 def cycle_start_monitoring(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransition:
-    _require_controllo(user, "avviare il monitoraggio")
     return _transition(
         cycle=cycle,
         user=user,
         action=Action.START_MONITORING,
-        allowed_from=(Status.PLANNING,),
-        to_status=Status.MONITORING,
-        what="avviare il monitoraggio",
         check=start_monitoring_reasons,
         comment=comment,
     )
@@ -502,14 +552,10 @@ def cycle_start_monitoring(*, cycle: Cycle, user: User, comment: str = "") -> Cy
 def cycle_start_reporting(
     *, cycle: Cycle, user: User, comment: str = "", today: dt.date | None = None
 ) -> CycleTransition:
-    _require_controllo(user, "avviare la rendicontazione")
     return _transition(
         cycle=cycle,
         user=user,
         action=Action.START_REPORTING,
-        allowed_from=(Status.MONITORING,),
-        to_status=Status.REPORTING,
-        what="avviare la rendicontazione",
         check=lambda c: start_reporting_reasons(c, today),
         comment=comment,
     )
@@ -518,48 +564,28 @@ def cycle_start_reporting(
 def consistency_review_record(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransition:
     """Record that the consistency report was reviewed, with the discrepancies it listed: the
     submission requires a review whose list is still the current one."""
-    _require_controllo(user, "registrare la verifica del rapporto di coerenza")
 
     def data(locked: Cycle) -> dict:
         return {"discrepancies": selectors.discrepancy_messages(cycle_score(cycle=locked))}
 
     return _transition(
-        cycle=cycle,
-        user=user,
-        action=Action.CONSISTENCY_REVIEW,
-        allowed_from=(Status.REPORTING, Status.RETURNED),
-        to_status=None,
-        what="verificare il rapporto di coerenza",
-        comment=comment,
-        data=data,
+        cycle=cycle, user=user, action=Action.CONSISTENCY_REVIEW, comment=comment, data=data
     )
 
 
 def cycle_submit(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransition:
     """Send the Relazione to the OIV: from now on plan, values and Relazione are read-only."""
-    _require_controllo(user, "inviare la Relazione all'OIV")
     return _transition(
-        cycle=cycle,
-        user=user,
-        action=Action.SUBMIT,
-        allowed_from=(Status.REPORTING,),
-        to_status=Status.SUBMITTED,
-        what="inviare la Relazione all'OIV",
-        check=submit_reasons,
-        comment=comment,
+        cycle=cycle, user=user, action=Action.SUBMIT, check=submit_reasons, comment=comment
     )
 
 
 def cycle_resubmit(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransition:
     """Send the Relazione back to the OIV after answering its remarks."""
-    _require_controllo(user, "inviare di nuovo la Relazione all'OIV")
     return _transition(
         cycle=cycle,
         user=user,
         action=Action.RESUBMIT,
-        allowed_from=(Status.RETURNED,),
-        to_status=Status.SUBMITTED,
-        what="inviare di nuovo la Relazione all'OIV",
         check=lambda c: submit_reasons(c, resubmit=True),
         comment=comment,
     )
@@ -568,7 +594,6 @@ def cycle_resubmit(*, cycle: Cycle, user: User, comment: str = "") -> CycleTrans
 def cycle_return(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransition:
     """The OIV returns the Relazione with its open remarks; only the objectives and sections of
     the remarks marked "reopen" become editable (recorded in the transition's data)."""
-    _require_oiv(user, "restituire la Relazione")
 
     def data(locked: Cycle) -> dict:
         round_ = selectors.current_round(cycle=locked)
@@ -585,9 +610,6 @@ def cycle_return(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransit
         cycle=cycle,
         user=user,
         action=Action.RETURN,
-        allowed_from=(Status.SUBMITTED,),
-        to_status=Status.RETURNED,
-        what="restituire la Relazione",
         check=return_reasons,
         comment=comment,
         data=data,
@@ -597,13 +619,10 @@ def cycle_return(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransit
 def cycle_publish(*, cycle: Cycle, user: User, comment: str = "") -> RelazioneVersion:
     """Publish the latest validated version: the only write on a frozen version (its
     publication date and who published it)."""
-    _require_controllo(user, "pubblicare la Relazione")
+    _require(user, Action.PUBLISH)
     with transaction.atomic():
         locked = _lock(cycle)
-        _refuse_state(locked, (Status.VALIDATED,), "pubblicare")
-        reasons = publish_reasons(locked)
-        if reasons:
-            raise TransitionRefused(reasons)
+        _check(locked, Action.PUBLISH, publish_reasons)
         version = RelazioneVersion.objects.select_for_update().filter(cycle=locked).latest("number")
         now = timezone.now()
         RelazioneVersion.objects.filter(pk=version.pk, published_at__isnull=True).update(
@@ -613,7 +632,6 @@ def cycle_publish(*, cycle: Cycle, user: User, comment: str = "") -> RelazioneVe
             cycle=locked,
             user=user,
             action=Action.PUBLISH,
-            to_status=Status.PUBLISHED,
             comment=comment,
             data={"version": version.number, "sha256": version.digest},
         )
@@ -628,34 +646,34 @@ def errata_open(*, cycle: Cycle, user: User, note: str) -> CycleTransition:
     freezes a new version (errata corrige) that carries the note and the list of differences,
     while the published one stays public until the new one is published, then readable in the
     archive."""
-    _require_controllo(user, "aprire un'errata corrige")
+    _require(user, Action.ERRATA)  # before the note is looked at
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": "Indicare che cosa si corregge e perché."})
-    return _transition(
-        cycle=cycle,
-        user=user,
-        action=Action.ERRATA,
-        allowed_from=(Status.PUBLISHED,),
-        to_status=Status.REPORTING,
-        what="aprire un'errata corrige",
-        comment=note,
-    )
+    return _transition(cycle=cycle, user=user, action=Action.ERRATA, comment=note)
 
 
 # ------------------------------------------------------------------------ remarks, review
 
 
-def _review_round(cycle: Cycle, user: User, what: str) -> int:
+def _lock_for_review(cycle: Cycle, user: User, what: str) -> tuple[Cycle, int]:
+    """The cycle locked (inside the caller's transaction) and the round of the OIV's review;
+    PermissionDenied unless ``user`` is of the OIV, TransitionRefused unless the Relazione is
+    with the OIV."""
+    locked = _lock(cycle)
     _require_oiv(user, what)
-    if cycle.status != Status.SUBMITTED:
-        raise TransitionRefused(
-            [
-                f"Il ciclo {cycle.year} è nello stato «{cycle.get_status_display()}»: l'OIV "
-                "esamina la Relazione solo quando gli è stata inviata."
-            ]
-        )
-    return selectors.current_round(cycle=cycle)
+    _refuse_state(
+        locked, (Status.SUBMITTED,), "l'OIV esamina la Relazione solo quando gli è stata inviata."
+    )
+    return locked, selectors.current_round(cycle=locked)
+
+
+def _unresolved(remark: Remark) -> Remark:
+    """The remark read again and locked; TransitionRefused if it is already closed."""
+    current = Remark.objects.select_for_update().get(pk=remark.pk)
+    if current.status == Remark.Status.RESOLVED:
+        raise TransitionRefused(["L'osservazione è già chiusa."])
+    return current
 
 
 def remark_create(
@@ -691,8 +709,7 @@ def remark_create(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        locked = _lock(cycle)
-        round_ = _review_round(locked, user, "scrivere osservazioni")
+        locked, round_ = _lock_for_review(cycle, user, "scrivere osservazioni")
         if objective is not None:
             subject = f"Obiettivo: {objective.title}"[:500]
         elif section_key:
@@ -726,8 +743,7 @@ def objective_accept(*, cycle: Cycle, objective: Objective, user: User) -> Objec
     if objective.cycle_id != cycle.pk:
         raise ValidationError({"objective": "L'obiettivo non appartiene al ciclo."})
     with transaction.atomic():
-        locked = _lock(cycle)
-        round_ = _review_round(locked, user, "esaminare gli obiettivi")
+        locked, round_ = _lock_for_review(cycle, user, "esaminare gli obiettivi")
         return ObjectiveReview.objects.create(
             cycle=locked,
             objective=objective,
@@ -740,8 +756,7 @@ def objective_accept(*, cycle: Cycle, objective: Objective, user: User) -> Objec
 def objectives_accept_all(*, cycle: Cycle, user: User) -> int:
     """Accept every objective not yet examined in this version (nor with an open remark)."""
     with transaction.atomic():
-        locked = _lock(cycle)
-        round_ = _review_round(locked, user, "esaminare gli obiettivi")
+        locked, round_ = _lock_for_review(cycle, user, "esaminare gli obiettivi")
         decisions = selectors.latest_decisions(cycle=locked)
         since = selectors.first_submission(cycle=locked)
         with_open = set(
@@ -776,16 +791,12 @@ def remark_answer(*, remark: Remark, user: User, text: str) -> RemarkAnswer:
         raise ValidationError({"text": "Scrivere la risposta."})
     with transaction.atomic():
         locked = _lock(remark.cycle)
-        if locked.status != Status.RETURNED:
-            raise TransitionRefused(
-                [
-                    f"Il ciclo {locked.year} è nello stato «{locked.get_status_display()}»: si "
-                    "risponde alle osservazioni quando l'OIV restituisce la Relazione."
-                ]
-            )
-        current = Remark.objects.select_for_update().get(pk=remark.pk)
-        if current.status == Remark.Status.RESOLVED:
-            raise TransitionRefused(["L'osservazione è già chiusa."])
+        _refuse_state(
+            locked,
+            (Status.RETURNED,),
+            "si risponde alle osservazioni quando l'OIV restituisce la Relazione.",
+        )
+        current = _unresolved(remark)
         answer = RemarkAnswer.objects.create(
             remark=current, author=_real(user), author_name=_name(user), text=text
         )
@@ -798,11 +809,8 @@ def remark_answer(*, remark: Remark, user: User, text: str) -> RemarkAnswer:
 def remark_resolve(*, remark: Remark, user: User) -> Remark:
     """The OIV closes a remark (answered, or no longer relevant)."""
     with transaction.atomic():
-        locked = _lock(remark.cycle)
-        _review_round(locked, user, "chiudere le osservazioni")
-        current = Remark.objects.select_for_update().get(pk=remark.pk)
-        if current.status == Remark.Status.RESOLVED:
-            raise TransitionRefused(["L'osservazione è già chiusa."])
+        _lock_for_review(remark.cycle, user, "chiudere le osservazioni")
+        current = _unresolved(remark)
         Remark.objects.filter(pk=current.pk).update(
             status=Remark.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=_real(user)
         )
@@ -1139,7 +1147,7 @@ def cycle_validate(
     validazione (HTML and PDF) with the decision, the date and the members, and the frozen
     version that will be published. The rendering (seconds) happens before the transaction; in
     the transaction the state, the preconditions and the data's digest are checked again."""
-    _require_oiv(user, "validare la Relazione")
+    _require(user, Action.VALIDATE)
     decision_text = (decision_text or "").strip()
     if decision not in RelazioneVersion.Decision.values:
         raise ValidationError({"decision": "Scegliere l'esito della validazione."})
@@ -1148,10 +1156,7 @@ def cycle_validate(
             {"decision_text": "Indicare le osservazioni che accompagnano la validazione."}
         )
     current = Cycle.objects.select_related("organization").get(pk=cycle.pk)
-    _refuse_state(current, (Status.SUBMITTED,), "validare")
-    reasons = validate_reasons(current)
-    if reasons:
-        raise TransitionRefused(reasons)
+    _check(current, Action.VALIDATE, validate_reasons)
     previous = RelazioneVersion.objects.filter(cycle=current).order_by("-number").first()
     number = previous.number + 1 if previous else 1
     kind = RelazioneVersion.Kind.ERRATA if previous else RelazioneVersion.Kind.ORIGINAL
@@ -1234,10 +1239,7 @@ def cycle_validate(
             stored.append(version.validation_pdf)
         with transaction.atomic():
             locked = _lock(current)
-            _refuse_state(locked, (Status.SUBMITTED,), "validare")
-            reasons = validate_reasons(locked)
-            if reasons:
-                raise TransitionRefused(reasons)
+            _check(locked, Action.VALIDATE, validate_reasons)
             latest = RelazioneVersion.objects.filter(cycle=locked).order_by("-number").first()
             if (latest.number if latest else 0) != number - 1:
                 raise TransitionRefused(["Un'altra validazione è stata registrata nel frattempo."])
@@ -1256,7 +1258,6 @@ def cycle_validate(
                 cycle=locked,
                 user=user,
                 action=Action.VALIDATE,
-                to_status=Status.VALIDATED,
                 comment=comment or decision_text,
                 data={
                     "version": number,

@@ -413,3 +413,22 @@ def test_history_has_one_entry_per_save(target, period, user):
         .order_by("history_id")
         .values_list("version", flat=True)
     ) == [1, 2, 3]
+
+
+def test_the_typed_keyword_arguments_of_a_value_are_the_fields_of_actual_value():
+    """actual_record(**value) is typed by ActualValueArgs and checked by ActualValue: the two
+    name the same fields with the same types."""
+    import dataclasses
+    import typing
+
+    from performance.services import actuals
+
+    fields = {
+        f.name: f.type
+        for f in dataclasses.fields(actuals.ActualValue)  # annotations as strings (PEP 563)
+    }
+    args = actuals.ActualValueArgs.__annotations__
+    assert set(fields) == set(args)
+    hints = typing.get_type_hints(actuals.ActualValueArgs)
+    for name, annotation in fields.items():
+        assert eval(annotation, vars(actuals)) == hints[name], name

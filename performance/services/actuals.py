@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, TypedDict, Unpack
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -13,6 +16,7 @@ from django.utils import timezone
 from organization.models import MeasurementPeriod
 from performance import editability, scoring
 from performance.models import Actual, Target
+from performance.services.cycle import value_from_actual
 
 # --------------------------------------------------------------------------- recording actuals
 
@@ -29,60 +33,86 @@ class StaleActualError(ValidationError):
         )
 
 
+@dataclass(frozen=True)
+class ActualValue:
+    """A value to record for a target: the keyword arguments of ``actual_fields`` and
+    ``actual_record`` (any other name is a TypeError), also the base of the unit form's rows
+    (performance.services.entry.RowInput, performance.forms.ParsedRow)."""
+
+    number: Decimal | None = None
+    date: dt.date | None = None
+    done: bool | None = None
+    k: Decimal | None = None
+    n: Decimal | None = None
+    parts: list[dict | None] | None = None
+    text: str = ""
+    note: str = ""
+    source: str = ""
+    measured_on: dt.date | None = None
+    override_pct: Decimal | None = None
+    override_reason: str = ""
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The value as the keyword arguments of ``actual_fields`` and ``actual_record``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ActualValue)}
+
+
+class ActualValueArgs(TypedDict, total=False):
+    """The types of ``**value`` in ``actual_fields`` and ``actual_record``: the fields of
+    ActualValue (tests/test_actual_record.py checks that the two agree)."""
+
+    number: Decimal | None
+    date: dt.date | None
+    done: bool | None
+    k: Decimal | None
+    n: Decimal | None
+    parts: list[dict | None] | None
+    text: str
+    note: str
+    source: str
+    measured_on: dt.date | None
+    override_pct: Decimal | None
+    override_reason: str
+
+
 def actual_fields(
-    *,
-    target: Target,
-    user: AbstractBaseUser | None,
-    number: Decimal | None = None,
-    date: dt.date | None = None,
-    done: bool | None = None,
-    k: Decimal | None = None,
-    n: Decimal | None = None,
-    parts: list[dict] | None = None,
-    text: str = "",
-    note: str = "",
-    source: str = "",
-    measured_on: dt.date | None = None,
-    override_pct: Decimal | None = None,
-    override_reason: str = "",
+    *, target: Target, user: AbstractBaseUser | None, **value: Unpack[ActualValueArgs]
 ) -> dict:
-    """The Actual fields to write for a value, checked against the target's rule and the override
-    rules first (ValidationError by field otherwise). Shared by actual_record and
-    performance.services.entry.unit_values_record."""
-    if override_pct is not None:
-        if not override_reason.strip():
+    """The Actual fields to write for a value (``value``: the fields of ActualValue), checked
+    against the target's rule and the override rules first (ValidationError by field
+    otherwise). Shared by actual_record and performance.services.entry.unit_values_record."""
+    return _checked_fields(target=target, user=user, value=ActualValue(**value))
+
+
+def _checked_fields(*, target: Target, user: AbstractBaseUser | None, value: ActualValue) -> dict:
+    if value.override_pct is not None:
+        if not value.override_reason.strip():
             raise ValidationError({"override_reason": "La rettifica richiede una motivazione."})
-        if not Decimal(0) <= override_pct <= Decimal(100):
+        if not Decimal(0) <= value.override_pct <= Decimal(100):
             raise ValidationError({"override_pct": "La percentuale deve essere tra 0 e 100."})
-    try:
-        value = scoring.Value(
-            number=number,
-            date=date,
-            done=done,
-            k=k,
-            n=n,
-            parts=None if parts is None else tuple(scoring.Value.from_dict(p) for p in parts),
-        )
-        if not value.is_empty():
-            scoring.score_rule(target.rule, value, scoring.Rules())
-    except scoring.ScoringError as error:
-        raise ValidationError({"value": str(error)}) from error
-    return {
-        "value_number": number,
-        "value_date": date,
-        "value_done": done,
-        "value_k": k,
-        "value_n": n,
-        "value_parts": parts,
-        "text": text,
-        "note": note,
-        "source": source,
-        "measured_on": measured_on,
-        "override_pct": override_pct,
-        "override_reason": override_reason.strip() if override_pct is not None else "",
+    fields = {
+        "value_number": value.number,
+        "value_date": value.date,
+        "value_done": value.done,
+        "value_k": value.k,
+        "value_n": value.n,
+        "value_parts": value.parts,
+        "text": value.text,
+        "note": value.note,
+        "source": value.source,
+        "measured_on": value.measured_on,
+        "override_pct": value.override_pct,
+        "override_reason": value.override_reason.strip() if value.override_pct is not None else "",
         "recorded_by": user,
         "recorded_at": timezone.now(),
     }
+    try:
+        scored = value_from_actual(fields)
+        if scored is not None:
+            scoring.score_rule(target.rule, scored, scoring.Rules())
+    except scoring.ScoringError as error:
+        raise ValidationError({"value": str(error)}) from error
+    return fields
 
 
 def actual_record(
@@ -91,46 +121,22 @@ def actual_record(
     period: MeasurementPeriod,
     user: AbstractBaseUser | None,
     expected_version: int | None,
-    number: Decimal | None = None,
-    date: dt.date | None = None,
-    done: bool | None = None,
-    k: Decimal | None = None,
-    n: Decimal | None = None,
-    parts: list[dict] | None = None,
-    text: str = "",
-    note: str = "",
-    source: str = "",
-    measured_on: dt.date | None = None,
-    override_pct: Decimal | None = None,
-    override_reason: str = "",
+    **value: Unpack[ActualValueArgs],
 ) -> Actual:
     """Record (create or change) the value of a target for a period.
 
     ``expected_version`` is the version the user saw (None when there was no value): if the stored
     value has moved on since, nothing is written and StaleActualError carries the current value.
-    The value is checked against the target's rule before anything is saved.
+    The value (``value``: the fields of ActualValue) is checked against the target's rule before
+    anything is saved.
     """
+    checked = ActualValue(**value)  # TypeError for an unknown name, before anything is read
     if period.cycle_id != target.indicator.objective.cycle_id:
         raise ValidationError("Il periodo non appartiene al ciclo del target.")
     editability.ensure_editable(
         target.indicator.objective.cycle_id, objective=target.indicator.objective_id
     )
-    fields = actual_fields(
-        target=target,
-        user=user,
-        number=number,
-        date=date,
-        done=done,
-        k=k,
-        n=n,
-        parts=parts,
-        text=text,
-        note=note,
-        source=source,
-        measured_on=measured_on,
-        override_pct=override_pct,
-        override_reason=override_reason,
-    )
+    fields = _checked_fields(target=target, user=user, value=checked)
     with transaction.atomic():
         current = Actual.objects.select_for_update().filter(target=target, period=period).first()
         if current is None:

@@ -10,9 +10,7 @@ bulk write in batches of 999 parameters, i.e. one more query every ~40 rows).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +24,7 @@ from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import editability, scoring
 from performance.models import Actual, Target
 from performance.selectors_entry import entry_scope, target_reason
-from performance.services.actuals import actual_fields
+from performance.services.actuals import ActualValue, actual_fields
 from performance.services.cycle import value_from_actual
 
 # The cycle states in which values can no longer change (sent to, or validated by, the OIV);
@@ -57,8 +55,8 @@ def cycle_accepts_values(cycle: Cycle) -> bool:
     return editability.edit_scope(cycle, fresh=False).values
 
 
-@dataclass(frozen=True)
-class RowInput:
+@dataclass(frozen=True, kw_only=True)
+class RowInput(ActualValue):
     """One row of the unit's form, parsed (Decimals, dates): the value of one target.
 
     ``expected_version`` is the version of the stored value when the form was opened (None: there
@@ -67,17 +65,6 @@ class RowInput:
 
     target_id: int
     expected_version: int | None
-    number: Decimal | None = None
-    date: dt.date | None = None
-    done: bool | None = None
-    k: Decimal | None = None
-    n: Decimal | None = None
-    parts: list[dict | None] | None = None
-    text: str = ""
-    note: str = ""
-    source: str = ""
-    override_pct: Decimal | None = None
-    override_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,19 +134,7 @@ def _row_fields(*, target: Target, row: RowInput, user: AbstractBaseUser | None)
         raise ValidationError(errors)
     try:
         return actual_fields(
-            target=target,
-            user=user,
-            number=row.number,
-            date=row.date,
-            done=row.done,
-            k=row.k,
-            n=row.n,
-            parts=row.parts,
-            text=row.text[:300],
-            note=row.note,
-            source=row.source,
-            override_pct=row.override_pct,
-            override_reason=row.override_reason,
+            target=target, user=user, **{**row.as_kwargs(), "text": row.text[:300]}
         )
     except scoring.ScoringError as error:
         raise ValidationError({"value": str(error)}) from error
