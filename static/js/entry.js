@@ -114,4 +114,87 @@
 
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
+
+  // Date picker: next to each date typed as gg/mm/aaaa, a calendar button opens the browser's
+  // own date picker (a native date input with no name, so it is never submitted); the date
+  // chosen is written back as gg/mm/aaaa and previewed as if typed. Typing stays the way to
+  // enter a date from the keyboard; the text input is what the server reads.
+  var icons = form.getAttribute("data-icons");
+
+  function pad(number) {
+    return (number < 10 ? "0" : "") + number;
+  }
+
+  function isoFromItalian(text) {
+    var match = /^\s*(\d{1,2})[\/.\-](\d{1,2})[\/.\-](\d{4})\s*$/.exec(text);
+    if (!match) {
+      return /^\d{4}-\d{2}-\d{2}$/.test(text.trim()) ? text.trim() : "";
+    }
+    return match[3] + "-" + pad(parseInt(match[2], 10)) + "-" + pad(parseInt(match[1], 10));
+  }
+
+  function italianFromIso(iso) {
+    var parts = iso.split("-");
+    return parts.length === 3 ? parts[2] + "/" + parts[1] + "/" + parts[0] : "";
+  }
+
+  function calendarIcon() {
+    var svgNS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(svgNS, "svg");
+    svg.setAttribute("class", "icon icon-sm icon-primary");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var use = document.createElementNS(svgNS, "use");
+    use.setAttribute("href", icons + "#it-calendar");
+    svg.appendChild(use);
+    return svg;
+  }
+
+  form.querySelectorAll("input[data-date-picker]").forEach(function (text) {
+    var group = document.createElement("div");
+    group.className = "entry-date";
+    text.parentNode.insertBefore(group, text);
+    group.appendChild(text);
+
+    var picker = document.createElement("input");
+    picker.type = "date";
+    picker.className = "entry-date-picker";
+    picker.tabIndex = -1;
+    picker.setAttribute("aria-hidden", "true");
+
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn btn-outline-primary btn-sm entry-date-button";
+    button.setAttribute("aria-label", "Scegli dal calendario: " + text.getAttribute("data-date-picker"));
+    button.title = "Scegli dal calendario";
+    if (icons) {
+      button.appendChild(calendarIcon());
+    } else {
+      button.textContent = "Calendario";
+    }
+    group.appendChild(button);
+    group.appendChild(picker);
+
+    button.addEventListener("click", function () {
+      picker.value = isoFromItalian(text.value);
+      if (typeof picker.showPicker === "function") {
+        try {
+          picker.showPicker();
+          return;
+        } catch (error) {
+          // not allowed here (no user activation, cross-origin frame): fall back to focus
+        }
+      }
+      picker.focus();
+    });
+    picker.addEventListener("change", function (event) {
+      event.stopPropagation();
+      if (!picker.value) {
+        return;
+      }
+      text.value = italianFromIso(picker.value);
+      text.dispatchEvent(new Event("input", { bubbles: true }));
+      text.focus();
+    });
+  });
 })();

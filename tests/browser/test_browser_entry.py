@@ -232,3 +232,33 @@ def test_second_session_hits_the_conflict_and_confirms_its_value(new_context, ma
         .values_list("value_number", "history_user__username")
     )
     assert history[-2:] == [(Decimal("4.8"), "referente-ri"), (Decimal("3.9"), "controllo")]
+
+
+def test_a_date_is_chosen_from_the_calendar_and_written_as_typed(page, referent, live_2019):
+    """Next to a date typed as gg/mm/aaaa, a calendar button opens the browser's date picker; the
+    date picked is written into the text input as gg/mm/aaaa and previewed like a typed one."""
+    deadline = ri_target(live_2019, "deadline", "31.3.2019")
+    watch_previews(page)
+    log_in(page, "referente-ri")
+    page.goto(FORM_PATH)
+    row = row_of(page, deadline)
+    text = row.get_by_label("Data di realizzazione", exact=True)
+    expect(text).to_have_value("18/03/2019")
+    button = row.get_by_role("button", name="Scegli dal calendario: Data di realizzazione")
+    expect(button).to_be_visible()
+    button.click()  # the native picker opens (nothing to see in a headless browser)
+    page.keyboard.press("Escape")
+    # what the browser's picker does when a day is chosen: its input changes
+    row.locator("input.entry-date-picker").evaluate(
+        "picker => { picker.value = '2019-04-02';"
+        " picker.dispatchEvent(new Event('change', {bubbles: true})); }"
+    )
+    expect(text).to_have_value("02/04/2019")
+    expect(text).to_be_focused()
+    preview = row.locator("output.entry-preview")
+    expect(preview).to_contain_text("Con il valore scritto:")
+    expect(preview).to_contain_text("02/04/2019")
+    screenshot(page, "05-form-date-from-calendar", focus=row)
+    save(page)
+    expect(page.get_by_role("alert").filter(has_text="Valori salvati")).to_be_visible()
+    assert stored(deadline).value_date.isoformat() == "2019-04-02"
