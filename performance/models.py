@@ -297,6 +297,18 @@ class Actual(models.Model):
         return self.text or f"{self.target} – {self.period}"
 
 
+# The Actual fields that hold the value itself, the ones the scoring engine's Value is built from
+# (performance.services.cycle.value_from_actual): what reads and writes of a value select.
+ACTUAL_VALUE_FIELDS = (
+    "value_number",
+    "value_date",
+    "value_done",
+    "value_k",
+    "value_n",
+    "value_parts",
+)
+
+
 class StatedFigure(models.Model):
     """A figure the plan or report text states (e.g. section 1's summary), compared with the
     computed one by the consistency report. ``value`` keeps the decimals as written."""

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from organization.models import Cycle, MeasurementPeriod, Position, Unit
 from performance import scoring
 from performance.models import (
+    ACTUAL_VALUE_FIELDS,
     Actual,
     Indicator,
     Objective,
@@ -97,16 +98,7 @@ def cycle_data(*, cycle: Cycle, period: MeasurementPeriod | None = None) -> scor
     )
     actuals: dict[int, dict] = {}
     if period is not None:
-        fields = (
-            "value_number",
-            "value_date",
-            "value_done",
-            "value_k",
-            "value_n",
-            "value_parts",
-            "override_pct",
-            "override_reason",
-        )
+        fields = (*ACTUAL_VALUE_FIELDS, "override_pct", "override_reason")
         actuals = {
             row[0]: dict(zip(fields, row[1:], strict=True))
             for row in Actual.objects.filter(period=period).values_list("target_id", *fields)
@@ -676,16 +668,7 @@ def target_table_rows(
             a["target_id"]: a
             for a in Actual.objects.filter(
                 period=scored.period, target__indicator__objective__cycle=cycle
-            ).values(
-                "target_id",
-                "text",
-                "value_number",
-                "value_date",
-                "value_done",
-                "value_k",
-                "value_n",
-                "value_parts",
-            )
+            ).values("target_id", "text", *ACTUAL_VALUE_FIELDS)
         }
     out = []
     for target in targets:

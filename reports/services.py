@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +22,7 @@ from django.utils.text import slugify
 
 from organization.models import Cycle, PlanDocument
 from performance import editability
+from performance.services.cycle import _Errors
 from reports.models import ContextTable, Relazione, Section
 
 TITLE_MAX = 300
@@ -55,18 +55,6 @@ class StaleEditError(ValidationError):
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-@dataclass
-class _Errors:
-    messages: list[str] = field(default_factory=list)
-
-    def add(self, path: str, message: str) -> None:
-        self.messages.append(f"{path}: {message}")
-
-    def raise_if_any(self) -> None:
-        if self.messages:
-            raise ValidationError(self.messages)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -436,13 +424,7 @@ def context_table_update(
     columns, rows, footnotes = _check_grid(
         columns=columns, rows=rows, footnotes=footnotes, path="", errors=errors
     )
-    if errors.messages:
-        by_field: dict[str, list[str]] = {}
-        for message in errors.messages:
-            place, _, text = message.partition(": ")
-            name = place.split("[", 1)[0].split(".", 1)[0]
-            by_field.setdefault(name, []).append(_sentence(place, text))
-        raise ValidationError(by_field)
+    _raise_by_field(errors)
     with transaction.atomic():
         current = _claim(ContextTable, table, expected_updated_at, "La tabella")
         current.title = title
@@ -452,6 +434,19 @@ def context_table_update(
         current._history_user = user
         current.save()
     return current
+
+
+def _raise_by_field(errors: _Errors) -> None:
+    """The errors of an edit form, if any, as a ValidationError by form field (the first name
+    of each error's path), each message a sentence (_sentence)."""
+    if not errors.messages:
+        return
+    by_field: dict[str, list[str]] = {}
+    for message in errors.messages:
+        place, _, text = message.partition(": ")
+        name = place.split("[", 1)[0].split(".", 1)[0]
+        by_field.setdefault(name, []).append(_sentence(place, text))
+    raise ValidationError(by_field)
 
 
 def _sentence(place: str, text: str) -> str:
@@ -487,13 +482,7 @@ def relazione_update(
         if not isinstance(item, Mapping) or _text(item.get("role")) or _text(item.get("name"))
     ]
     signatories = _check_signatories(kept, "signatories", errors)
-    if errors.messages:
-        by_field: dict[str, list[str]] = {}
-        for message in errors.messages:
-            place, _, text = message.partition(": ")
-            name = place.split("[", 1)[0].split(".", 1)[0]
-            by_field.setdefault(name, []).append(text[:1].upper() + text[1:] + ".")
-        raise ValidationError(by_field)
+    _raise_by_field(errors)
     with transaction.atomic():
         current = _claim(Relazione, relazione, expected_updated_at, "La Relazione")
         current.title = title

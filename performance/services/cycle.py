@@ -42,6 +42,9 @@ from performance.models import (
 
 @dataclass
 class _Errors:
+    """The errors found in a dataset, each as ``path: message``; raised together as one
+    ValidationError (also used by reports.services to load the Relazione)."""
+
     messages: list[str] = field(default_factory=list)
 
     def add(self, path: str, message: str) -> None:

@@ -22,7 +22,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from organization import permissions
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import editability, scoring
-from performance.models import Actual, Target
+from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
 from performance.selectors_entry import entry_scope, target_reason
 from performance.services.actuals import ActualValue, actual_fields
 from performance.services.cycle import value_from_actual
@@ -32,13 +32,9 @@ from performance.services.cycle import value_from_actual
 # (performance.editability).
 CLOSED_STATES = tuple(editability.CLOSED_STATES)
 
+# The Actual fields written for a value (the keys of actuals.actual_fields).
 _WRITTEN_FIELDS = (
-    "value_number",
-    "value_date",
-    "value_done",
-    "value_k",
-    "value_n",
-    "value_parts",
+    *ACTUAL_VALUE_FIELDS,
     "text",
     "note",
     "source",

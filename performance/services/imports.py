@@ -43,6 +43,7 @@ from organization import permissions
 from organization.models import Cycle, MeasurementPeriod, PlanDocument, Position, Unit
 from performance import editability, scoring
 from performance.models import (
+    ACTUAL_VALUE_FIELDS,
     Actual,
     Indicator,
     Objective,
@@ -2108,21 +2109,17 @@ def _actual_fields(actual: Actual | None) -> dict[str, Any]:
     }
 
 
-def _value_of(fields: dict[str, Any]) -> scoring.Value:
-    parts = fields.get("parts")
-    return scoring.Value(
-        number=fields.get("number"),
-        date=fields.get("date"),
-        done=fields.get("done"),
-        k=fields.get("k"),
-        n=fields.get("n"),
-        parts=None if parts is None else tuple(scoring.Value.from_dict(p) for p in parts),
+def _value_of(fields: dict[str, Any]) -> scoring.Value | None:
+    """The engine's Value of a row's fields (named as ActualValue's: ``number`` for the Actual's
+    ``value_number``...), None when empty: value_from_actual's."""
+    return value_from_actual(
+        {name: fields.get(name.removeprefix("value_")) for name in ACTUAL_VALUE_FIELDS}
     )
 
 
 def _value_show(fields: dict[str, Any]) -> str:
     value = _value_of(fields)
-    if value.is_empty():
+    if value is None:
         return "—"
     if value.parts is not None:
         return "; ".join(_part_text(p) or "—" for p in value.parts)
@@ -2292,7 +2289,7 @@ class _ValuesImport:
         if "override_reason" in given and fields["override_pct"] is None:
             raise _RowError("rettifica_pct", "la motivazione è indicata senza la rettifica")
         value_now = _value_of(fields)
-        if not value_now.is_empty():
+        if value_now is not None:
             try:
                 scoring.score_rule(target.rule, value_now, scoring.Rules())
             except scoring.ScoringError as error:
