@@ -12,13 +12,19 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core import signing
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.http import QueryDict
 
 from organization.models import Cycle, PlanDocument, Position, Unit
 from performance import scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective
 from performance.parsing import ParseError, parse_date, parse_number
 from performance.selectors_plan import RULE_KIND_LABELS
+from performance.services.plan import snapshot
+
+SEEN_SALT = "performance.forms_plan.seen"
 
 # ------------------------------------------------------------------------------ Italian fields
 
@@ -61,12 +67,25 @@ class ItalianDateField(forms.CharField):
 
 class PlanForm(forms.Form):
     """Bootstrap Italia classes on the widgets, ``is-invalid`` on fields with errors, and the
-    errors of a service (ValidationError keyed by field) placed next to their field."""
+    errors of a service (ValidationError keyed by field) placed next to their field.
+
+    The form that changes an object (``editing``) carries its optimistic lock: the hidden
+    ``seen``, the signed snapshot of the object's ``model_fields`` when the form was opened,
+    cleaned to the mapping the update services take as ``seen`` (None if not posted)."""
 
     error_css_class = "is-invalid"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    # the model fields the form changes (the snapshot in ``seen``)
+    model_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, editing: models.Model | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.editing = editing
+        if editing is not None:
+            self.fields["seen"] = forms.CharField(required=False, widget=forms.HiddenInput)
+            self.fields["seen"].initial = self._sign(
+                snapshot(instance=editing, names=self.model_fields)
+            )
         for bound in self.fields.values():
             widget = bound.widget
             if isinstance(widget, forms.CheckboxInput):
@@ -88,6 +107,39 @@ class PlanForm(forms.Form):
                 widget.attrs["aria-invalid"] = "true"
                 widget.attrs["aria-describedby"] = f"{self[name].auto_id}-errori"
 
+    def _seen_key(self) -> str:
+        return f"{self.editing._meta.label_lower}:{self.editing.pk}"
+
+    def _sign(self, values: Mapping[str, str]) -> str:
+        return signing.dumps(
+            {"object": self._seen_key(), "values": dict(values)}, salt=SEEN_SALT, compress=True
+        )
+
+    def clean_seen(self) -> dict[str, str] | None:
+        raw = self.cleaned_data.get("seen")
+        if not raw:
+            return None  # a client without the lock: the last save wins, as before
+        try:
+            payload = signing.loads(raw, salt=SEEN_SALT)
+            values = payload["values"]
+            valid = payload["object"] == self._seen_key() and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+            )
+        except (signing.BadSignature, KeyError, TypeError, AttributeError):
+            valid = False
+        if not valid:
+            self.add_error(None, "Il modulo è scaduto o alterato: ricaricare la pagina.")
+            return None
+        return values
+
+    def renew_seen(self, current: Mapping[str, str]) -> None:
+        """After a conflict: the values as typed, with the snapshot of what is stored now, so
+        that saving again deliberately replaces it."""
+        data = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+        data["seen"] = self._sign({**(self.cleaned_data.get("seen") or {}), **current})
+        self.data = data
+        self.full_clean()
+
     field_aliases: dict[str, str] = {}
 
     def add_service_errors(self, error: ValidationError) -> None:
@@ -105,12 +157,16 @@ class PlanForm(forms.Form):
 
 
 class PerspectiveForm(PlanForm):
+    model_fields = ("code", "name", "weight")
+
     code = forms.CharField(label="Codice", max_length=10, help_text="Es. 1")
     name = forms.CharField(label="Nome della prospettiva", max_length=300)
     weight = ItalianDecimalField(label="Peso", initial="1")
 
 
 class StrategicObjectiveForm(PlanForm):
+    model_fields = ("perspective", "code", "title", "weight")
+
     perspective = forms.ModelChoiceField(label="Prospettiva", queryset=Perspective.objects.none())
     code = forms.CharField(label="Codice", max_length=10, help_text="Es. 1.1")
     title = forms.CharField(
@@ -124,6 +180,8 @@ class StrategicObjectiveForm(PlanForm):
 
 
 class ObjectiveForm(PlanForm):
+    model_fields = ("kind", "strategic_objective", "position", "code", "title", "weight")
+
     kind = forms.ChoiceField(label="Tipo di obiettivo", choices=Objective.Kind.choices)
     strategic_objective = forms.ModelChoiceField(
         label="Obiettivo strategico",
@@ -153,6 +211,17 @@ UNITS_OF_MEASURE = ("n.", "%", "data", "ore", "giorni", "mesi", "punti (scala 1-
 
 
 class IndicatorForm(PlanForm):
+    model_fields = (
+        "name",
+        "unit_of_measure",
+        "direction",
+        "baseline_value",
+        "baseline_year",
+        "baseline_text",
+        "source",
+        "notes",
+    )
+
     name = forms.CharField(label="Indicatore", widget=forms.Textarea(attrs={"rows": 2}))
     unit_of_measure = forms.CharField(
         label="Unità di misura",
@@ -177,6 +246,8 @@ class IndicatorForm(PlanForm):
 
 
 class UnitForm(PlanForm):
+    model_fields = ("aggregation", "weight")
+
     aggregation = forms.ChoiceField(
         label="Metodo di aggregazione", choices=Unit.Aggregation.choices, required=False
     )
@@ -415,6 +486,8 @@ class RuleFieldsForm(PlanForm):
 
 
 class TargetForm(RuleFieldsForm):
+    model_fields = ("unit", "office", "text", "rule", "weight", "notes")
+
     unit = forms.ModelChoiceField(
         label="Unità",
         queryset=Unit.objects.none(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -1180,3 +1181,294 @@ def test_an_unchanged_form_writes_no_history(as_controllo, plan):
     }
     assert as_controllo.post(_url("plan-indicator", 2019, indicator.pk), data).status_code == 302
     assert Indicator.history.count() == before
+
+
+# ------------------------------------------------------------------ concurrent edits (the lock)
+
+CONFLICT = "Modificato da un altro utente dopo l&#x27;apertura del modulo"
+TAMPERED = "Il modulo è scaduto o alterato: ricaricare la pagina."
+
+
+@pytest.fixture
+def other_controllo(db, users, django_user_model):
+    """A second controllo di gestione user, with their own browser."""
+    from django.test import Client
+
+    user = django_user_model.objects.create_user("controllo-bis")
+    user.groups.add(roles.roles_sync()[roles.CONTROLLO])
+    other = Client()
+    other.force_login(user)
+    return other
+
+
+def _seen(response) -> str:
+    """The signed snapshot in the form of a page (the hidden ``seen``)."""
+    match = re.search(
+        r'<input type="hidden" name="seen" value="([^"]+)"', response.content.decode()
+    )
+    assert match, "the form carries no seen"
+    return html.unescape(match.group(1))
+
+
+def _open(client, url) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return _seen(response)
+
+
+def _objective_data(objective, **changes) -> dict:
+    data = {
+        "kind": objective.kind,
+        "strategic_objective": objective.strategic_objective_id or "",
+        "position": objective.position_id or "",
+        "code": objective.code,
+        "title": objective.title,
+        "weight": scoring.fmt(objective.weight),
+    }
+    return {**data, **changes}
+
+
+def test_a_stale_objective_form_does_not_overwrite_and_a_second_save_does(
+    as_controllo, other_controllo, plan
+):
+    objective = plan["objective"]
+    url = _url("plan-objective", 2019, objective.pk)
+    seen_a, seen_b = _open(as_controllo, url), _open(other_controllo, url)
+
+    response = as_controllo.post(url, _objective_data(objective, title="Titolo di A", seen=seen_a))
+    assert response.status_code == 302
+    records = Objective.history.count()
+
+    response = other_controllo.post(
+        url, _objective_data(objective, title="Titolo di B", seen=seen_b)
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert CONFLICT in page and "ora vale «Titolo di A»" in page
+    assert "Un altro utente ha modificato titolo dopo l&#x27;apertura del modulo" in page
+    assert "Titolo di B" in page  # what B typed stays in the form
+    objective.refresh_from_db()
+    assert objective.title == "Titolo di A"
+    assert Objective.history.count() == records
+
+    # B has seen A's title: saving again deliberately replaces it
+    renewed = _seen(response)
+    assert renewed != seen_b
+    response = other_controllo.post(
+        url, _objective_data(objective, title="Titolo di B", seen=renewed)
+    )
+    assert response.status_code == 302
+    objective.refresh_from_db()
+    assert objective.title == "Titolo di B"
+
+
+def test_a_stale_form_merges_what_the_other_user_changed(as_controllo, other_controllo, plan):
+    objective = plan["objective"]
+    url = _url("plan-objective", 2019, objective.pk)
+    seen_a, seen_b = _open(as_controllo, url), _open(other_controllo, url)
+    stale = _objective_data(objective)
+
+    assert as_controllo.post(url, {**stale, "weight": "3", "seen": seen_a}).status_code == 302
+    response = other_controllo.post(url, {**stale, "title": "Titolo di B", "seen": seen_b})
+    assert response.status_code == 302
+
+    objective.refresh_from_db()
+    assert (objective.title, objective.weight) == ("Titolo di B", Decimal("3"))
+    # B's history record shows the row as it is, not B's stale weight
+    assert objective.history.latest("history_date").weight == Decimal("3")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(
+            lambda seen, p: seen[:-3] + ("abc" if seen[-3:] != "abc" else "xyz"), id="sig"
+        ),
+        pytest.param(lambda seen, p: "rubbish", id="rubbish"),
+        pytest.param(lambda seen, p: p["goal_seen"], id="another-object"),
+    ],
+)
+def test_a_tampered_seen_is_refused_and_nothing_is_written(as_controllo, plan, tamper):
+    objective = plan["objective"]
+    url = _url("plan-objective", 2019, objective.pk)
+    plan["goal_seen"] = _open(as_controllo, _url("plan-strategic", 2019, plan["goal"].pk))
+    seen = _open(as_controllo, url)
+    before = snapshot(plan["cycle"])
+
+    data = _objective_data(objective, title="Titolo nuovo", seen=tamper(seen, plan))
+    response = as_controllo.post(url, data)
+
+    assert response.status_code == 200
+    assert TAMPERED in html.unescape(response.content.decode())
+    assert snapshot(plan["cycle"]) == before
+
+
+def test_objective_update_service_with_a_stale_seen(plan, controllo):
+    objective = plan["objective"]
+    names = ("kind", "strategic_objective", "position", "code", "title", "weight")
+    seen = services.snapshot(instance=objective, names=names)
+    values = {
+        "kind": objective.kind,
+        "strategic_objective": objective.strategic_objective,
+        "code": objective.code,
+        "weight": objective.weight,
+    }
+    services.objective_update(objective=objective, user=controllo, title="Primo", **values)
+    records = Objective.history.count()
+
+    stale = Objective.objects.get(pk=objective.pk)
+    with pytest.raises(services.PlanConflictError) as caught:
+        services.objective_update(
+            objective=stale, user=controllo, title="Secondo", seen=seen, **values
+        )
+    assert "ora vale «Primo»" in caught.value.message_dict["title"][0]
+    assert caught.value.current["title"] == "Primo"
+    assert Objective.objects.get(pk=objective.pk).title == "Primo"
+    assert Objective.history.count() == records
+
+    # the same value as the other user: no conflict; without seen: the last save wins, as before
+    services.objective_update(objective=stale, user=controllo, title="Primo", seen=seen, **values)
+    services.objective_update(objective=stale, user=controllo, title="Secondo", **values)
+    assert Objective.objects.get(pk=objective.pk).title == "Secondo"
+
+
+def test_a_merge_that_breaks_the_objective_rules_is_refused(plan, controllo):
+    """A makes the objective strategic (its strategic objective is required); B, on a stale form,
+    removes the strategic objective: each valid alone, not together."""
+    objective = plan["empty_objective"]  # operational, linked to a strategic objective
+    names = ("kind", "strategic_objective", "position", "code", "title", "weight")
+    seen = services.snapshot(instance=objective, names=names)
+    common = {"title": objective.title, "code": "", "weight": 1}
+    services.objective_update(
+        objective=objective,
+        user=controllo,
+        kind="strategic",
+        strategic_objective=objective.strategic_objective,
+        seen=dict(seen),
+        **common,
+    )
+    with pytest.raises(ValidationError) as caught:
+        services.objective_update(
+            objective=Objective.objects.get(pk=objective.pk),
+            user=controllo,
+            kind="operational",
+            strategic_objective=None,
+            seen=seen,
+            **common,
+        )
+    assert "strategic_objective" in caught.value.message_dict
+    objective.refresh_from_db()
+    assert (objective.kind, objective.strategic_objective_id) == ("strategic", plan["goal"].pk)
+
+
+def _indicator_data(indicator, **changes) -> dict:
+    data = {
+        "name": indicator.name,
+        "unit_of_measure": indicator.unit_of_measure,
+        "direction": indicator.direction,
+        "baseline_value": scoring.fmt(indicator.baseline_value)
+        if indicator.baseline_value is not None
+        else "",
+        "baseline_year": indicator.baseline_year or "",
+        "baseline_text": indicator.baseline_text,
+        "source": indicator.source,
+        "notes": indicator.notes,
+    }
+    return {**data, **changes}
+
+
+def _target_data(target, **changes) -> dict:
+    data = {
+        "unit": target.unit_id or "",
+        "office": target.office_id or "",
+        "text": target.text,
+        "kind": "at_least",
+        "threshold": "65",
+        "weight": scoring.fmt(target.weight),
+        "notes": target.notes,
+    }
+    return {**data, **changes}
+
+
+# (url name, the field changed, the object, its form's data with that field changed, the values
+# of the two saves, how the page shows the first)
+LOCKED_PAGES = [
+    (
+        "plan-perspective",
+        "name",
+        lambda p: p["perspective"],
+        lambda obj, value: {"code": obj.code, "name": value, "weight": scoring.fmt(obj.weight)},
+        ("Nome di A", "Nome di B"),
+        "Nome di A",
+    ),
+    (
+        "plan-strategic",
+        "title",
+        lambda p: p["goal"],
+        lambda obj, value: {
+            "perspective": obj.perspective_id,
+            "code": obj.code,
+            "title": value,
+            "weight": scoring.fmt(obj.weight),
+        },
+        ("Titolo di A", "Titolo di B"),
+        "Titolo di A",
+    ),
+    (
+        "plan-indicator",
+        "name",
+        lambda p: p["indicator"],
+        lambda obj, value: _indicator_data(obj, name=value),
+        ("Indicatore di A", "Indicatore di B"),
+        "Indicatore di A",
+    ),
+    (
+        "plan-target",
+        "text",
+        lambda p: p["target"],
+        lambda obj, value: _target_data(obj, text=value),
+        ("≥ 66", "≥ 67"),
+        "≥ 66",
+    ),
+    (
+        "plan-unit",
+        "weight",
+        lambda p: p["unit"],
+        lambda obj, value: {"aggregation": obj.aggregation, "weight": value},
+        ("2,5", "3"),
+        "2,5",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "subject", "data", "values", "shown"),
+    LOCKED_PAGES,
+    ids=[page[0] for page in LOCKED_PAGES],
+)
+def test_every_plan_form_refuses_a_stale_overwrite(
+    as_controllo, other_controllo, plan, name, field, subject, data, values, shown
+):
+    obj = subject(plan)
+    url = _url(name, 2019, obj.pk)
+    seen_a, seen_b = _open(as_controllo, url), _open(other_controllo, url)
+    first, second = values
+
+    def stored() -> str:
+        return services.snapshot(instance=type(obj).objects.get(pk=obj.pk), names=[field])[field]
+
+    assert as_controllo.post(url, {**data(obj, first), "seen": seen_a}).status_code == 302
+    after_a = snapshot(plan["cycle"])
+
+    response = other_controllo.post(url, {**data(obj, second), "seen": seen_b})
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert f"ora vale «{shown}»" in page
+    assert "Un altro utente ha modificato" in page
+    assert snapshot(plan["cycle"]) == after_a
+
+    assert stored() == first.replace(",", ".")
+
+    response = other_controllo.post(url, {**data(obj, second), "seen": _seen(response)})
+    assert response.status_code == 302
+    assert stored() == second

@@ -10,26 +10,33 @@ keyed by field where there is one), runs in one transaction and leaves an audit 
 history of django-simple-history (who, when, before → after, the reason as change reason) for
 cycles, objectives, indicators and targets; the Django admin log (LogEntry) for the models
 without history (perspectives, strategic objectives, units, plan documents).
+
+The update services take an optional ``seen``, the values of the fields (``snapshot``) when the
+form was opened: concurrent edits never overwrite each other silently. With ``seen``, a field
+changed by someone else since then is either kept (this save does not change it: only the fields
+this user changed are written) or a conflict (this save changes it too: PlanConflictError, nothing
+written).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils.text import slugify
 from simple_history.utils import bulk_create_with_history
 
 from organization.models import Cycle, MeasurementPeriod, PlanDocument, Position, Unit
-from performance import editability, scoring
+from performance import editability, scoring, selectors_plan
 from performance.models import (
     Actual,
     Indicator,
@@ -96,10 +103,108 @@ def _create(model: type[M], *, user: User | None, audit: str, **values: Any) -> 
     return instance
 
 
-def _update(instance: models.Model, values: Mapping[str, Any], *, user: User | None) -> None:
+class PlanConflictError(ValidationError):
+    """Someone else changed, since the form was opened, fields this save changes too: nothing
+    was written. Keyed by field; ``current`` is the snapshot of what is stored now."""
+
+    def __init__(self, errors: dict[str, str], *, current: Mapping[str, str]) -> None:
+        super().__init__(errors)
+        self.current = dict(current)
+
+
+def _snap(value: Any) -> str:
+    """A value as a string, the same for equal values however they are held (Decimal 1 and
+    1.00, a related object and its id, JSON with keys in any order)."""
+    if value is None:
+        return ""
+    if isinstance(value, models.Model):
+        return str(value.pk)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def snapshot(*, instance: models.Model, names: Iterable[str]) -> dict[str, str]:
+    """The stored values of ``instance``'s fields ``names``, as compared by the update services'
+    ``seen`` (a foreign key by its id)."""
+    meta = instance._meta
+    return {name: _snap(getattr(instance, meta.get_field(name).attname)) for name in names}
+
+
+def _shown(instance: models.Model, name: str) -> str:
+    """A stored value as the user reads it: a related object by its name, a choice by its
+    label, a number the Italian way, a rule in words."""
+    field = instance._meta.get_field(name)
+    value = getattr(instance, name)
+    if field.choices:
+        value = dict(field.flatchoices).get(value, value)
+    if value is None or value == "":
+        return "(vuoto)"
+    if isinstance(value, Decimal):
+        value = scoring.fmt(value)
+    elif name == "rule":
+        value = selectors_plan.rule_summary(value)
+    text = str(value)
+    return text if len(text) <= 200 else f"{text[:199]}…"
+
+
+def _merge(
+    stored: models.Model, values: Mapping[str, Any], seen: Mapping[str, str]
+) -> dict[str, Any]:
+    """Of ``values``, those this user changed (they differ from ``seen``); PlanConflictError if
+    someone else changed one of them meanwhile to something else."""
+    current = snapshot(instance=stored, names=values)
+    mine, conflicts = {}, {}
+    for name, value in values.items():
+        submitted = _snap(value)
+        if name in seen and submitted == seen[name]:
+            continue  # not changed by this user: what is stored now stays
+        mine[name] = value
+        if name in seen and current[name] != seen[name] and current[name] != submitted:
+            conflicts[name] = (
+                "Modificato da un altro utente dopo l'apertura del modulo: ora vale "
+                f"«{_shown(stored, name)}». Il valore scritto è rimasto nel modulo: salvare di "
+                "nuovo per sostituirlo."
+            )
+    if conflicts:
+        conflicts[NON_FIELD_ERRORS] = (
+            f"Un altro utente ha modificato {_labels(type(stored), list(conflicts))} dopo "
+            "l'apertura del modulo: nulla è stato salvato. I valori attuali sono indicati "
+            "accanto ai campi."
+        )
+        raise PlanConflictError(conflicts, current=current)
+    return mine
+
+
+def _update(
+    instance: models.Model,
+    values: Mapping[str, Any],
+    *,
+    user: User | None,
+    seen: Mapping[str, str] | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> None:
     """Set ``values`` and save the fields that changed (none: nothing is written), with the
-    history record, or (model without history) the admin log entry naming them."""
+    history record, or (model without history) the admin log entry naming them.
+
+    With ``seen`` (the values when the form was opened), the row is re-read and locked first:
+    only the fields this user changed are written, over what is stored now (``check`` then
+    validates the merged whole); PlanConflictError if someone else changed one of them meanwhile
+    (call inside a transaction)."""
+    if seen is not None:
+        stored = type(instance).objects.select_for_update().get(pk=instance.pk)
+        values = _merge(stored, values, seen)
+        for field in instance._meta.concrete_fields:
+            setattr(instance, field.attname, getattr(stored, field.attname))
     changed = _changed(instance, values)
+    if seen is not None and changed and check is not None:
+        check(instance)
     if not changed:
         return
     if _has_history(instance):
@@ -196,14 +301,25 @@ def perspective_create(
 
 
 def perspective_update(
-    *, perspective: Perspective, user: User | None, code: str, name: str, weight: Any
+    *,
+    perspective: Perspective,
+    user: User | None,
+    code: str,
+    name: str,
+    weight: Any,
+    seen: Mapping[str, str] | None = None,
 ) -> Perspective:
     editability.ensure_editable(perspective.cycle_id)
     code, name = _perspective_values(
         cycle_id=perspective.cycle_id, code=code, name=name, exclude_pk=perspective.pk
     )
     with transaction.atomic():
-        _update(perspective, {"code": code, "name": name, "weight": _weight(weight)}, user=user)
+        _update(
+            perspective,
+            {"code": code, "name": name, "weight": _weight(weight)},
+            user=user,
+            seen=seen,
+        )
     return perspective
 
 
@@ -274,6 +390,7 @@ def strategic_objective_update(
     code: str,
     title: str,
     weight: Any,
+    seen: Mapping[str, str] | None = None,
 ) -> StrategicObjective:
     editability.ensure_editable(goal.cycle_id)
     code, title = _strategic_values(
@@ -284,6 +401,7 @@ def strategic_objective_update(
             goal,
             {"perspective": perspective, "code": code, "title": title, "weight": _weight(weight)},
             user=user,
+            seen=seen,
         )
     return goal
 
@@ -382,6 +500,7 @@ def objective_update(
     strategic_objective: StrategicObjective | None = None,
     position: Position | None = None,
     weight: Any = 1,
+    seen: Mapping[str, str] | None = None,
 ) -> Objective:
     _ensure_objective_editable(objective)
     values = _objective_values(
@@ -393,8 +512,20 @@ def objective_update(
     )
     values.update(code=_text(code), weight=_weight(weight))
     with transaction.atomic():
-        _update(objective, values, user=user)
+        _update(objective, values, user=user, seen=seen, check=_objective_check)
     return objective
+
+
+def _objective_check(objective: Objective) -> None:
+    """The kind, strategic objective and position of an objective go together (checked again
+    after a merge with someone else's changes)."""
+    _objective_values(
+        cycle=objective.cycle,
+        kind=objective.kind,
+        title=objective.title,
+        strategic_objective=objective.strategic_objective,
+        position=objective.position,
+    )
 
 
 def objective_delete(*, objective: Objective, user: User | None) -> None:
@@ -472,11 +603,17 @@ def indicator_create(*, objective: Objective, user: User | None, **values: Any) 
         )
 
 
-def indicator_update(*, indicator: Indicator, user: User | None, **values: Any) -> Indicator:
+def indicator_update(
+    *,
+    indicator: Indicator,
+    user: User | None,
+    seen: Mapping[str, str] | None = None,
+    **values: Any,
+) -> Indicator:
     _ensure_objective_editable(indicator.objective)
     cleaned = _indicator_values(values)
     with transaction.atomic():
-        _update(indicator, cleaned, user=user)
+        _update(indicator, cleaned, user=user, seen=seen)
     return indicator
 
 
@@ -572,6 +709,7 @@ def target_update(
     office: Unit | None = None,
     weight: Any = 1,
     notes: str = "",
+    seen: Mapping[str, str] | None = None,
 ) -> Target:
     """Correct a target while the plan is being written (a change after approval is a revision:
     ``target_revise``, which keeps the original)."""
@@ -586,7 +724,7 @@ def target_update(
         notes=notes,
     )
     with transaction.atomic():
-        _update(target, values, user=user)
+        _update(target, values, user=user, seen=seen)
     return target
 
 
@@ -606,7 +744,14 @@ def target_delete(*, target: Target, user: User | None) -> None:
 # ------------------------------------------------------------------------ units and documents
 
 
-def unit_update(*, unit: Unit, user: User | None, aggregation: str, weight: Any) -> Unit:
+def unit_update(
+    *,
+    unit: Unit,
+    user: User | None,
+    aggregation: str,
+    weight: Any,
+    seen: Mapping[str, str] | None = None,
+) -> Unit:
     """The unit's aggregation method ("" = the cycle's default for its kind) and weight."""
     editability.ensure_editable(unit.cycle_id)
     aggregation = aggregation or ""
@@ -615,7 +760,7 @@ def unit_update(*, unit: Unit, user: User | None, aggregation: str, weight: Any)
             {"aggregation": f"Metodo di aggregazione «{aggregation}» non valido."}
         )
     with transaction.atomic():
-        _update(unit, {"aggregation": aggregation, "weight": _weight(weight)}, user=user)
+        _update(unit, {"aggregation": aggregation, "weight": _weight(weight)}, user=user, seen=seen)
     return unit
 
 

@@ -38,6 +38,7 @@ _ANCHORS = {
 
 # what the target forms pass to their services (the forms also hold the rule's parts)
 _TARGET_FIELDS = ("unit", "office", "text", "rule", "weight", "notes")
+_TARGET_UPDATE_FIELDS = (*_TARGET_FIELDS, "seen")
 _REVISION_FIELDS = ("text", "rule", "reason", "document", "document_number", "document_date")
 
 
@@ -108,11 +109,16 @@ def _submit(
 ) -> HttpResponse | None:
     """On a valid POST: ``save`` the cleaned data through the service, say so and redirect to
     the saved object on the plan page (or to ``url(saved)``). None otherwise: the page shows the
-    form again, with the service's objections next to the fields they name."""
+    form again, with the service's objections next to the fields they name (after a concurrent
+    change: the values as typed, with the lock renewed, so that saving again replaces it)."""
     if request.method != "POST" or not form.is_valid():
         return None
     try:
         saved = save(form.cleaned_data)
+    except services.PlanConflictError as error:
+        form.renew_seen(error.current)
+        form.add_service_errors(error)
+        return None
     except ValidationError as error:
         form.add_service_errors(error)
         return None
@@ -200,7 +206,7 @@ def perspective_update(request: HttpRequest, year: int, pk: int) -> HttpResponse
     return _form_view(
         request,
         cycle,
-        form=forms_plan.PerspectiveForm(request.POST or None, initial=initial),
+        form=forms_plan.PerspectiveForm(request.POST or None, initial=initial, editing=perspective),
         save=lambda data: services.perspective_update(
             perspective=perspective, user=request.user, **data
         ),
@@ -256,7 +262,9 @@ def strategic_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     return _form_view(
         request,
         cycle,
-        form=forms_plan.StrategicObjectiveForm(request.POST or None, cycle=cycle, initial=initial),
+        form=forms_plan.StrategicObjectiveForm(
+            request.POST or None, cycle=cycle, initial=initial, editing=goal
+        ),
         save=lambda data: services.strategic_objective_update(goal=goal, user=request.user, **data),
         message=lambda saved: f"Obiettivo strategico {saved.code} modificato.",
         title=f"Obiettivo strategico {goal.code}",
@@ -307,7 +315,9 @@ def objective_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     cycle = _cycle(request, year)
     objective = _objective(cycle, pk)
     initial = _initial(objective, forms_plan.ObjectiveForm.base_fields)
-    form = forms_plan.ObjectiveForm(request.POST or None, cycle=cycle, initial=initial)
+    form = forms_plan.ObjectiveForm(
+        request.POST or None, cycle=cycle, initial=initial, editing=objective
+    )
     response = _submit(
         request,
         cycle,
@@ -395,7 +405,7 @@ def indicator_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     return _form_view(
         request,
         cycle,
-        form=forms_plan.IndicatorForm(request.POST or None, initial=initial),
+        form=forms_plan.IndicatorForm(request.POST or None, initial=initial, editing=indicator),
         save=lambda data: services.indicator_update(indicator=indicator, user=request.user, **data),
         message="Indicatore modificato.",
         title="Indicatore",
@@ -461,13 +471,13 @@ def target_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
         **_initial(target, ("unit", "office", "text", "weight", "notes")),
         **forms_plan.rule_initial(target.rule),
     }
-    form = forms_plan.TargetForm(request.POST or None, cycle=cycle, initial=initial)
+    form = forms_plan.TargetForm(request.POST or None, cycle=cycle, initial=initial, editing=target)
     response = _submit(
         request,
         cycle,
         form,
         save=lambda data: services.target_update(
-            target=target, user=request.user, **_pick(data, _TARGET_FIELDS)
+            target=target, user=request.user, **_pick(data, _TARGET_UPDATE_FIELDS)
         ),
         message="Target modificato.",
     )
@@ -535,7 +545,9 @@ def unit_update(request: HttpRequest, year: int, pk: int) -> HttpResponse:
         request,
         cycle,
         form=forms_plan.UnitForm(
-            request.POST or None, initial=_initial(unit, forms_plan.UnitForm.base_fields)
+            request.POST or None,
+            initial=_initial(unit, forms_plan.UnitForm.base_fields),
+            editing=unit,
         ),
         save=lambda data: services.unit_update(unit=unit, user=request.user, **data),
         message=lambda saved: f"Unità «{saved.name}» modificata.",
