@@ -1,5 +1,5 @@
 """Imports and exports of the plan and of the values: the service
-(performance/services/imports.py), the workspace pages /lavoro/<year>/importa/ and
+(performance/services/imports/), the workspace pages /lavoro/<year>/importa/ and
 /lavoro/<year>/esporta/, the sample files of docs/samples/ and the round trip of the 2019 cycle."""
 
 import copy

@@ -1,0 +1,355 @@
+"""Exports of the plan and of the values (`plan_export`, `values_export`) and the rows they
+write, the readable columns of a stored rule, the hint on how to write a value, and
+`render_table`, which writes XLSX, ODS or CSV with formula escaping (numbers stay
+numbers)."""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import tablib
+from import_export.formats import base_formats
+
+from organization.models import Cycle, MeasurementPeriod
+from performance import scoring
+from performance.models import Actual, Indicator, Objective, Target
+from performance.services.cycle import value_from_actual
+from performance.services.imports.columns import (
+    _OBJECTIVE_KIND_NAMES,
+    _PLAN_ORDER,
+    _RULE_PARAMETERS,
+    PLAN_COLUMNS,
+    RULE_NAMES,
+    VALUE_COLUMNS,
+)
+from performance.services.imports.common import FORMATS, _plain_number, escape_formula
+
+_EXPORT_FORMATS = {
+    "xlsx": base_formats.XLSX(),
+    "ods": base_formats.ODS(),
+    "csv": base_formats.CSV(),
+}
+CONTENT_TYPES = {name: fmt.get_content_type() for name, fmt in _EXPORT_FORMATS.items()}
+CONTENT_TYPES["csv"] = "text/csv; charset=utf-8"
+
+
+def _export_cell(value: Any, fmt: str) -> Any:
+    if value is None or value == "":
+        return "" if fmt == "csv" else None
+    if isinstance(value, bool):
+        return "sì" if value else "no"
+    if isinstance(value, int | Decimal):
+        number = Decimal(value)
+        if fmt == "csv":
+            return _plain_number(number).replace(".", ",")
+        return (
+            int(number) if number == number.to_integral_value() else Decimal(_plain_number(number))
+        )
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    text = str(value)
+    if fmt == "xlsx":
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    return escape_formula(text)
+
+
+def render_table(*, columns: Sequence[str], rows: Iterable[dict], fmt: str, title: str) -> bytes:
+    """Write rows as XLSX, ODS or CSV (";" separator, UTF-8 with BOM, decimal comma: what
+    Excel in Italian expects). Numbers stay numbers; text is escaped against formulas."""
+    if fmt not in FORMATS:
+        raise ValueError(f"formato sconosciuto: {fmt}")
+    dataset = tablib.Dataset(headers=list(columns), title=title[:31])
+    for row in rows:
+        dataset.append([_export_cell(row.get(column), fmt) for column in columns])
+    if fmt == "csv":
+        text = _EXPORT_FORMATS["csv"].export_data(dataset, delimiter=";")
+        return codecs.BOM_UTF8 + text.encode("utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _EXPORT_FORMATS[fmt].export_data(dataset)
+
+
+def _rule_columns(rule: dict) -> dict[str, Any]:
+    """The readable columns of a stored rule."""
+    try:
+        spec = scoring.validate_spec(rule)
+    except scoring.ScoringError:
+        return {"regola": RULE_NAMES.get(str(rule.get("kind")), str(rule.get("kind")))}
+    kind = spec["kind"]
+    out: dict[str, Any] = {"regola": RULE_NAMES[kind]}
+    if kind == "multi":
+        parts = [_rule_columns(part) for part in spec["parts"]]
+        out["parti_regole"] = "; ".join(part["regola"] for part in parts)
+        for column in _RULE_PARAMETERS:
+            slots = [_slot_text(part.get(column)) for part in parts]
+            if any(slots):
+                out[column] = "; ".join(slots)
+        out["parti_etichette"] = "; ".join(str(label) for label in spec["labels"])
+        out["parti_combinazione"] = "minimo" if spec["combine"] == "min" else "media"
+        return out
+    names = {
+        "threshold": "soglia",
+        "due": "data_scadenza",
+        "change_pct": "variazione_pct",
+        "baseline": "valore_partenza",
+        "scale_min": "scala_min",
+        "scale_max": "scala_max",
+        "n": "n",
+        "minimum": "minimo",
+        "target": "obiettivo",
+        "minimum_score": "punteggio_minimo",
+    }
+    for key, column in names.items():
+        if key in spec:
+            out[column] = spec[key]
+    return out
+
+
+def _slot_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return scoring.fmt(value)
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    return str(value)
+
+
+def _plan_targets(*, cycle: Cycle) -> list[Target]:
+    return list(
+        Target.objects.filter(indicator__objective__cycle=cycle)
+        .select_related(
+            "unit",
+            "office",
+            "revised_by",
+            "indicator__objective__position",
+            "indicator__objective__neutralized_by",
+            "indicator__objective__strategic_objective__perspective",
+        )
+        .order_by(*_PLAN_ORDER)
+    )
+
+
+def plan_rows(*, cycle: Cycle) -> list[dict[str, Any]]:
+    """One row per target of the cycle, in the order of the plan (three queries)."""
+    rows = []
+    for target in _plan_targets(cycle=cycle):
+        indicator = target.indicator
+        objective = indicator.objective
+        goal = objective.strategic_objective
+        perspective = goal.perspective if goal else None
+        neutralized = objective.status == Objective.Status.NEUTRALIZED
+        rows.append(
+            {
+                "codice_target": target.id,
+                "codice_obiettivo": objective.id,
+                "codice_indicatore": indicator.id,
+                "tipo_obiettivo": _OBJECTIVE_KIND_NAMES[objective.kind],
+                "posizione": objective.position.key if objective.position else "",
+                "prospettiva_codice": perspective.code if perspective else "",
+                "prospettiva_nome": perspective.name if perspective else "",
+                "obiettivo_strategico_codice": goal.code if goal else "",
+                "obiettivo_strategico_titolo": goal.title if goal else "",
+                "obiettivo_titolo": objective.title,
+                "obiettivo_peso": objective.weight,
+                "obiettivo_stato": "neutralizzato" if neutralized else "attivo",
+                "motivo_neutralizzazione": objective.neutralization_reason,
+                "neutralizzato_con": objective.neutralized_by.key
+                if objective.neutralized_by
+                else "",
+                "indicatore_nome": indicator.name,
+                "unita_misura": indicator.unit_of_measure,
+                "direzione": "più basso"
+                if indicator.direction == Indicator.Direction.LOWER
+                else "più alto",
+                "baseline_valore": indicator.baseline_value,
+                "baseline_anno": indicator.baseline_year,
+                "baseline_testo": indicator.baseline_text,
+                "fonte": indicator.source,
+                "indicatore_note": indicator.notes,
+                "unita": target.unit.key if target.unit else "",
+                "ufficio": target.office.key if target.office else "",
+                "target_testo": target.text,
+                **_rule_columns(target.rule),
+                "stato": "escluso" if target.status == Target.Status.EXCLUDED else "misurato",
+                "motivo_esclusione": target.exclusion_reason,
+                "riga_ripetuta": "sì" if target.is_duplicate else "",
+                "peso": target.weight,
+                "testo_originario": target.original_text,
+                "rivisto_con": target.revised_by.key if target.revised_by else "",
+                "nota_pie_pagina": target.footnote,
+                "note": target.notes,
+                "percentuale_pubblicata": target.published_pct,
+            }
+        )
+    return rows
+
+
+def plan_export(*, cycle: Cycle, format: str) -> bytes:
+    return render_table(
+        columns=list(PLAN_COLUMNS),
+        rows=plan_rows(cycle=cycle),
+        fmt=format,
+        title=f"Piano {cycle.year}",
+    )
+
+
+def _content_key(target: Target) -> tuple[str, ...]:
+    """What identifies a target without its code (the values format's columns)."""
+    objective = target.indicator.objective
+    return (
+        objective.kind,
+        objective.position.key if objective.position else "",
+        objective.strategic_objective.code if objective.strategic_objective else "",
+        objective.title,
+        target.indicator.name,
+        target.unit.key if target.unit else "",
+        target.text,
+    )
+
+
+def _repetitions(targets: Sequence[Target]) -> dict[int, int]:
+    """target id -> its rank among targets with the same content key (only where repeated)."""
+    by_key: dict[tuple, list[Target]] = defaultdict(list)
+    for target in targets:
+        by_key[_content_key(target)].append(target)
+    ranks = {}
+    for same in by_key.values():
+        if len(same) > 1:
+            for rank, target in enumerate(same, start=1):
+                ranks[target.id] = rank
+    return ranks
+
+
+_VALUE_HINTS = {
+    "at_least": "numero (4,6 – 82,7%)",
+    "at_most": "numero (4,6 – -13,06)",
+    "change": "numero (il nuovo valore, o la variazione in % senza valore di partenza)",
+    "deadline": "data gg/mm/aaaa, oppure «no» se non realizzato",
+    "milestone": "sì / no (oppure la data di realizzazione)",
+    "rating": "numero sulla scala (4,4)",
+    "thresholds": "numero",
+    "k_of_n": "k su n (13 su 14) oppure k",
+}
+
+
+def value_hint(rule: dict) -> str:
+    """How to write the value of a target with this (stored) rule, for the people filling in."""
+    kind = rule.get("kind")
+    if kind == "multi":
+        hints = [_VALUE_HINTS.get(str(p.get("kind")), "") for p in rule.get("parts") or []]
+        return "parti separate da «;»: " + " ; ".join(hints)
+    return _VALUE_HINTS.get(str(kind), "")
+
+
+def _value_cell(actual: Actual) -> Any:
+    value = value_from_actual(actual.__dict__)
+    if value is None:
+        return None
+    if value.parts is not None:
+        return "; ".join(_part_text(part) for part in value.parts)
+    return _single_value(value)
+
+
+def _single_value(value: scoring.Value) -> Any:
+    if value.k is not None:
+        if value.n is None:
+            return value.k
+        return f"{scoring.fmt(value.k)} su {scoring.fmt(value.n)}"
+    if value.date is not None:
+        return value.date
+    if value.done is not None:
+        return "sì" if value.done else "no"
+    return value.number
+
+
+def _part_text(part: scoring.Value | None) -> str:
+    if part is None or part.is_empty():
+        return ""
+    value = _single_value(part)
+    if isinstance(value, Decimal):
+        return scoring.fmt(value)
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    return str(value)
+
+
+def values_rows(
+    *,
+    cycle: Cycle,
+    period: MeasurementPeriod | None = None,
+    unit_ids: set[int] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per recorded value (all periods); with ``period``, one row per target for that
+    period, empty where there is no value yet (a sheet to fill in). ``unit_ids`` restricts the
+    rows to those units' targets (None: every target)."""
+    targets = _plan_targets(cycle=cycle)
+    ranks = _repetitions(targets)
+    actuals = Actual.objects.filter(target__indicator__objective__cycle=cycle).select_related(
+        "period"
+    )
+    if period is not None:
+        actuals = actuals.filter(period=period)
+    by_target: dict[int, list[Actual]] = defaultdict(list)
+    for actual in actuals.order_by("period__end_date", "period_id"):
+        by_target[actual.target_id].append(actual)
+    rows = []
+    for target in targets:
+        if unit_ids is not None and target.unit_id not in unit_ids:
+            continue
+        found = by_target.get(target.id, [])
+        if period is not None:
+            pairs = [(period, found[0] if found else None)]
+        else:
+            pairs = [(actual.period, actual) for actual in found]
+        kind, position, goal, title, indicator, unit, text = _content_key(target)
+        for row_period, actual in pairs:
+            rows.append(
+                {
+                    "codice_target": target.id,
+                    "periodo": row_period.key,
+                    "tipo_obiettivo": _OBJECTIVE_KIND_NAMES[kind],
+                    "posizione": position,
+                    "obiettivo_strategico_codice": goal,
+                    "obiettivo_titolo": title,
+                    "indicatore_nome": indicator,
+                    "unita": unit,
+                    "target_testo": text,
+                    "ripetizione": ranks.get(target.id),
+                    "formato_valore": value_hint(target.rule),
+                    "valore": _value_cell(actual) if actual else None,
+                    "valore_testo": actual.text if actual else "",
+                    "nota": actual.note if actual else "",
+                    "fonte": actual.source if actual else "",
+                    "data_rilevazione": actual.measured_on if actual else None,
+                    "rettifica_pct": actual.override_pct if actual else None,
+                    "rettifica_motivazione": actual.override_reason if actual else "",
+                }
+            )
+    return rows
+
+
+def values_export(
+    *,
+    cycle: Cycle,
+    format: str,
+    period: MeasurementPeriod | None = None,
+    unit_ids: set[int] | None = None,
+) -> bytes:
+    title = f"Valori {cycle.year}" + (f" {period.key}" if period else "")
+    return render_table(
+        columns=list(VALUE_COLUMNS),
+        rows=values_rows(cycle=cycle, period=period, unit_ids=unit_ids),
+        fmt=format,
+        title=title,
+    )

@@ -1,0 +1,486 @@
+"""Import of the values format (`values_import`): each row names a target (by code or by its
+columns) and a period; its value is read by the kind of the target's rule, checked, compared
+with the stored one and recorded through actual_record, all or nothing."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from organization import permissions
+from organization.models import Cycle, MeasurementPeriod, Unit
+from performance import editability, scoring
+from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
+from performance.parsing import ParseError, parse_bool, parse_date, parse_k_of_n, parse_number
+from performance.services.actuals import actual_record
+from performance.services.cycle import value_from_actual
+from performance.services.imports.columns import _OBJECTIVE_KINDS, _PLAN_ORDER, VALUE_COLUMNS
+from performance.services.imports.common import (
+    VALUES,
+    ImportReport,
+    RowChange,
+    _by_key_or_name,
+    _cell_for_parser,
+    _choice,
+    _date,
+    _id,
+    _limited,
+    _lookup,
+    _number,
+    _plain_number,
+    _RowError,
+    _same,
+    _show,
+    _text,
+)
+from performance.services.imports.exports import _content_key, _part_text, _single_value
+from performance.services.imports.reading import SheetRow, Table, _check_columns
+
+
+@dataclass
+class _ValueRow:
+    number: int
+    target: Target
+    period: MeasurementPeriod
+    current: Actual | None
+    fields: dict[str, Any]
+    changes: list[tuple[str, str, str]]
+
+
+_ACTUAL_COLUMNS = {
+    "number": "valore",
+    "date": "valore",
+    "done": "valore",
+    "k": "valore",
+    "n": "valore",
+    "parts": "valore",
+    "text": "valore_testo",
+    "note": "nota",
+    "source": "fonte",
+    "measured_on": "data_rilevazione",
+    "override_pct": "rettifica_pct",
+    "override_reason": "rettifica_motivazione",
+}
+_ERROR_COLUMNS = {
+    "value": "valore",
+    "override_pct": "rettifica_pct",
+    "override_reason": "rettifica_motivazione",
+}
+
+
+def _parse_value(raw: Any, rule: dict, column: str = "valore") -> dict[str, Any]:
+    """The value cell as the fields of actual_record, by the kind of the target's rule."""
+    kind = rule.get("kind")
+    raw = _cell_for_parser(raw)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    try:
+        if kind == "multi":
+            parts_rules = rule.get("parts") or []
+            slots = [s.strip() for s in _text(raw).split(";")]
+            if len(slots) != len(parts_rules):
+                raise _RowError(
+                    column,
+                    f"servono {len(parts_rules)} valori separati da «;», uno per parte "
+                    f"(trovati {len(slots)})",
+                )
+            parts = []
+            for slot, part_rule in zip(slots, parts_rules, strict=True):
+                part = _parse_value(slot or None, part_rule, column) if slot else {}
+                parts.append(_stored_part(part) if part else None)
+            return {"parts": parts} if any(parts) else {}
+        if kind == "deadline":
+            try:
+                return {"date": parse_date(raw)}
+            except ParseError as error:
+                done = _bool_or_none(raw)
+                if done is False:
+                    return {"done": False}
+                if re.fullmatch(r"[\d/.\-\s]+", _text(raw)):
+                    raise _RowError(column, str(error)) from None
+                raise _RowError(
+                    column, f"«{_text(raw)}»: scrivere la data di realizzazione (gg/mm/aaaa) o «no»"
+                ) from None
+        if kind == "milestone":
+            done = _bool_or_none(raw)
+            if done is not None:
+                return {"done": done}
+            try:
+                return {"date": parse_date(raw)}
+            except ParseError:
+                raise _RowError(column, f"«{_text(raw)}»: scrivere sì, no o la data") from None
+        if kind == "k_of_n":
+            try:
+                parsed = parse_k_of_n(_text(raw))
+            except ParseError:
+                raise _RowError(
+                    column, f"«{_text(raw)}»: scrivere quanti su quanti, es. 13 su 14"
+                ) from None
+            if parsed is None:
+                return {}
+            k, n = parsed
+            return {"k": k, "n": n} if n is not None else {"k": k}
+        number = parse_number(raw)
+        return {} if number is None else {"number": number}
+    except ParseError as error:
+        raise _RowError(column, str(error)) from None
+
+
+def _bool_or_none(raw: Any) -> bool | None:
+    try:
+        return parse_bool(raw if not isinstance(raw, Decimal | int) else str(raw))
+    except ParseError:
+        return None
+
+
+def _stored_part(part: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("number", "k", "n"):
+        if part.get(key) is not None:
+            out["value" if key == "number" else key] = _plain_number(part[key])
+    if part.get("date") is not None:
+        out["date"] = part["date"].isoformat()
+    if part.get("done") is not None:
+        out["done"] = bool(part["done"])
+    return out
+
+
+def _actual_fields(actual: Actual | None) -> dict[str, Any]:
+    if actual is None:
+        return {
+            "number": None,
+            "date": None,
+            "done": None,
+            "k": None,
+            "n": None,
+            "parts": None,
+            "text": "",
+            "note": "",
+            "source": "",
+            "measured_on": None,
+            "override_pct": None,
+            "override_reason": "",
+        }
+    return {
+        "number": actual.value_number,
+        "date": actual.value_date,
+        "done": actual.value_done,
+        "k": actual.value_k,
+        "n": actual.value_n,
+        "parts": actual.value_parts,
+        "text": actual.text,
+        "note": actual.note,
+        "source": actual.source,
+        "measured_on": actual.measured_on,
+        "override_pct": actual.override_pct,
+        "override_reason": actual.override_reason,
+    }
+
+
+def _value_of(fields: dict[str, Any]) -> scoring.Value | None:
+    """The engine's Value of a row's fields (named as ActualValue's: ``number`` for the Actual's
+    ``value_number``...), None when empty: value_from_actual's."""
+    return value_from_actual(
+        {name: fields.get(name.removeprefix("value_")) for name in ACTUAL_VALUE_FIELDS}
+    )
+
+
+def _value_show(fields: dict[str, Any]) -> str:
+    value = _value_of(fields)
+    if value is None:
+        return "—"
+    if value.parts is not None:
+        return "; ".join(_part_text(p) or "—" for p in value.parts)
+    return _show(_single_value(value))
+
+
+class _ValuesImport:
+    def __init__(self, *, cycle: Cycle, table: Table, user: Any, report: ImportReport) -> None:
+        self.cycle = cycle
+        self.table = table
+        self.user = user
+        self.report = report
+        self.targets = list(
+            Target.objects.filter(indicator__objective__cycle=cycle)
+            .select_related(
+                "unit",
+                "indicator__objective__position",
+                "indicator__objective__strategic_objective",
+            )
+            .order_by(*_PLAN_ORDER)
+        )
+        self.targets_by_id = {t.id: t for t in self.targets}
+        self.by_title: dict[tuple[str, str, str], list[Target]] = defaultdict(list)
+        for target in self.targets:
+            key = _content_key(target)
+            self.by_title[(key[3], key[4], key[6])].append(target)
+        periods = list(MeasurementPeriod.objects.filter(cycle=cycle))
+        self.periods = _by_key_or_name(periods, "name")
+        self.actuals = {
+            (a.target_id, a.period_id): a
+            for a in Actual.objects.filter(target__indicator__objective__cycle=cycle)
+        }
+        self.editable = None if user is None else permissions.editable_unit_ids(user, cycle)
+        self.scope: editability.EditScope | None = None  # set by values_import
+        self.units = {u.id: u for u in Unit.objects.filter(cycle=cycle)}
+        self.units_by_key = _by_key_or_name(self.units.values(), "name")
+
+    def _target(self, cells: dict[str, Any]) -> Target:
+        code = _text(cells.get("codice_target"))
+        target = self.targets_by_id.get(_id(code) or 0) if code else None
+        if target is not None:
+            return target
+        title = _text(cells.get("obiettivo_titolo"))
+        name = _text(cells.get("indicatore_nome"))
+        text = _text(cells.get("target_testo"))
+        if not (title and name and text):
+            if code:
+                raise _RowError(
+                    "codice_target", f"«{code}» non è un target del ciclo {self.cycle.year}"
+                )
+            raise _RowError(
+                "codice_target",
+                "indicare il codice del target, oppure obiettivo_titolo, indicatore_nome e "
+                "target_testo",
+            )
+        candidates = self.by_title.get((title, name, text), [])
+        filters = {
+            "tipo_obiettivo": 0,
+            "posizione": 1,
+            "obiettivo_strategico_codice": 2,
+            "unita": 5,
+        }
+        for column, index in filters.items():
+            if not self.table.has(column):
+                continue
+            wanted = _text(cells.get(column))
+            if column == "tipo_obiettivo" and wanted:
+                wanted = _choice(wanted, _OBJECTIVE_KINDS, column) or ""
+            if column == "unita" and wanted:
+                unit = _lookup(self.units_by_key, wanted)
+                wanted = unit.key if unit else wanted
+            candidates = [t for t in candidates if _content_key(t)[index] == wanted]
+        repetition = _number(cells.get("ripetizione"), "ripetizione")
+        if repetition is not None:
+            rank = int(repetition) if repetition == repetition.to_integral_value() else 0
+            if not 1 <= rank <= len(candidates):
+                raise _RowError(
+                    "ripetizione",
+                    f"{_show(repetition)}: i target con queste colonne sono {len(candidates)}",
+                )
+            return candidates[rank - 1]
+        if not candidates:
+            raise _RowError(
+                "target_testo",
+                f"nessun target del ciclo {self.cycle.year} ha obiettivo, indicatore, unità e "
+                "testo indicati",
+            )
+        if len(candidates) > 1:
+            raise _RowError(
+                "ripetizione",
+                f"{len(candidates)} target hanno le stesse colonne: indicare codice_target o "
+                "ripetizione",
+            )
+        return candidates[0]
+
+    def row(self, sheet_row: SheetRow, seen: dict[tuple[int, int], int]) -> _ValueRow | None:
+        cells = sheet_row.cells
+        target = self._target(cells)
+        period_text = _text(cells.get("periodo"))
+        if not period_text:
+            raise _RowError("periodo", "obbligatoria: indicare il periodo di misurazione")
+        period = _lookup(self.periods, period_text)
+        if period is None:
+            keys = ", ".join(sorted(p.key for p in set(self.periods.values())))
+            raise _RowError("periodo", f"il periodo «{period_text}» non esiste (periodi: {keys})")
+        if self.editable is not None and target.unit_id not in self.editable:
+            where = f"dell'unità «{target.unit.name}»" if target.unit else "dell'Ente (senza unità)"
+            raise _RowError(
+                "unita", f"il target è {where}, che non è tra le unità assegnate all'utente"
+            )
+        objective_id = target.indicator.objective_id
+        if self.scope is not None and not self.scope.allows(objective_id=objective_id):
+            raise _RowError("codice_target", self.scope.refusal(objective_id=objective_id))
+        key = (target.id, period.id)
+        if key in seen:
+            raise _RowError("codice_target", f"stesso target e periodo della riga {seen[key]}")
+        seen[key] = sheet_row.number
+        current = self.actuals.get(key)
+        given: dict[str, Any] = {}
+        errors: list[_RowError] = []
+
+        def collect(parse: Callable[[], None]) -> None:
+            try:
+                parse()
+            except _RowError as error:
+                errors.append(error)
+
+        def value() -> None:
+            parsed = _parse_value(cells.get("valore"), target.rule)
+            if parsed:
+                given.update(
+                    {k: parsed.get(k) for k in ("number", "date", "done", "k", "n", "parts")}
+                )
+
+        def texts() -> None:
+            for column, name, limit in (
+                ("valore_testo", "text", 300),
+                ("nota", "note", None),
+                ("fonte", "source", 300),
+                ("rettifica_motivazione", "override_reason", None),
+            ):
+                text = _text(cells.get(column))
+                if text:
+                    given[name] = _limited(text, column, limit) if limit else text
+
+        def measured() -> None:
+            day = _date(cells.get("data_rilevazione"), "data_rilevazione")
+            if day is not None:
+                given["measured_on"] = day
+
+        def override() -> None:
+            pct = _number(cells.get("rettifica_pct"), "rettifica_pct")
+            if pct is not None:
+                if not Decimal(0) <= pct <= Decimal(100):
+                    raise _RowError("rettifica_pct", "la percentuale deve essere tra 0 e 100")
+                given["override_pct"] = pct
+
+        for parse in (value, texts, measured, override):
+            collect(parse)
+        if errors:
+            raise errors[0] if len(errors) == 1 else _MultipleErrors(errors)
+        if not given:
+            return None  # an empty row never deletes anything
+        fields = {**_actual_fields(current), **given}
+        if "override_pct" in given and not fields["override_reason"].strip():
+            raise _RowError("rettifica_motivazione", "obbligatoria con la rettifica")
+        if "override_reason" in given and fields["override_pct"] is None:
+            raise _RowError("rettifica_pct", "la motivazione è indicata senza la rettifica")
+        value_now = _value_of(fields)
+        if value_now is not None:
+            try:
+                scoring.score_rule(target.rule, value_now, scoring.Rules())
+            except scoring.ScoringError as error:
+                raise _RowError("valore", str(error)) from None
+        before = _actual_fields(current)
+        changes = []
+        if _value_of(before) != value_now:
+            changes.append(("valore", _value_show(before), _value_show(fields)))
+        for name in ("text", "note", "source", "measured_on", "override_pct", "override_reason"):
+            if not _same(before[name], fields[name]):
+                changes.append((_ACTUAL_COLUMNS[name], _show(before[name]), _show(fields[name])))
+        return _ValueRow(sheet_row.number, target, period, current, fields, changes)
+
+    def apply(self, row: _ValueRow) -> None:
+        fields = row.fields
+        actual_record(
+            target=row.target,
+            period=row.period,
+            user=self.user if isinstance(self.user, AbstractBaseUser) else None,
+            expected_version=row.current.version if row.current else None,
+            number=fields["number"],
+            date=fields["date"],
+            done=fields["done"],
+            k=fields["k"],
+            n=fields["n"],
+            parts=fields["parts"],
+            text=fields["text"],
+            note=fields["note"],
+            source=fields["source"],
+            measured_on=fields["measured_on"],
+            override_pct=fields["override_pct"],
+            override_reason=fields["override_reason"],
+        )
+
+
+class _MultipleErrors(Exception):
+    def __init__(self, errors: list[_RowError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+def values_import(
+    *,
+    cycle: Cycle,
+    table: Table,
+    user: AbstractBaseUser | AnonymousUser | None,
+    dry_run: bool,
+) -> ImportReport:
+    """Import the values format: record (create or change) actual values through
+    actual_record, with its checks against each target's rule. A referent may import only rows
+    of the units assigned to them (the others are invalid rows). Empty cells leave the stored
+    data as it is; nothing is deleted. All or nothing, as for the plan."""
+    report = ImportReport(kind=VALUES, year=cycle.year, dry_run=dry_run, rows=len(table.rows))
+    if user is not None and not (permissions.is_controllo(user) or permissions.is_referent(user)):
+        raise PermissionDenied("L'utente non può registrare valori.")
+    scope = editability.edit_scope(cycle)
+    if not scope.values:
+        report.add_invalid(1, "", scope.values_refusal())
+        return report
+    if table.has("regola"):
+        report.add_invalid(1, "", "il file contiene le colonne del piano: importarlo come piano")
+        return report
+    if not _check_columns(table, report, VALUE_COLUMNS, ("periodo", "valore")):
+        return report
+    with transaction.atomic():
+        job = _ValuesImport(cycle=cycle, table=table, user=user, report=report)
+        job.scope = scope
+        pending: list[_ValueRow] = []
+        seen: dict[tuple[int, int], int] = {}
+        for sheet_row in table.rows:
+            try:
+                row = job.row(sheet_row, seen)
+            except _RowError as error:
+                report.add_invalid(sheet_row.number, error.column, error.message)
+                continue
+            except _MultipleErrors as errors:
+                for error in errors.errors:
+                    report.add_invalid(sheet_row.number, error.column, error.message)
+                continue
+            if row is None:
+                report.skipped += 1
+                continue
+            target = row.target
+            where = target.unit.name if target.unit else "Ente"
+            label = _show(f"{target.indicator.name} – {where} – {target.text} ({row.period.key})")
+            if row.current is None:
+                report.created += 1
+                report.changes.append(RowChange(row.number, "created", label, row.changes))
+            elif row.changes:
+                report.changed += 1
+                report.changes.append(RowChange(row.number, "changed", label, row.changes))
+            else:
+                report.unchanged += 1
+                continue
+            pending.append(row)
+        if report.invalid or dry_run:
+            return report
+        for row in pending:
+            try:
+                job.apply(row)
+            except ValidationError as error:
+                for column, messages in _error_items(error):
+                    for message in messages:
+                        report.add_invalid(row.number, column, message)
+        if report.invalid:
+            transaction.set_rollback(True)
+            return report
+        report.applied = True
+    return report
+
+
+def _error_items(error: ValidationError) -> list[tuple[str, list[str]]]:
+    if hasattr(error, "error_dict"):
+        return [
+            (_ERROR_COLUMNS.get(name, ""), [str(m) for e in errors for m in e.messages])
+            for name, errors in error.error_dict.items()
+        ]
+    return [("", list(error.messages))]
