@@ -39,6 +39,7 @@ practice) the level above uses the rounded figures.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
@@ -97,6 +98,16 @@ def fmt(value: Decimal | int | None, decimals: int | None = None) -> str:
     """Italian number: 79,75 / 1.245 / 392,4. ``decimals`` fixes the number of decimals."""
     if value is None:
         return "n.d."
+    if not value:
+        # A zero: its sign shows ("-0") but 0 == -0, so it must not share a cache entry.
+        return _fmt(value, decimals)
+    try:
+        return _fmt_cached(value, decimals)
+    except TypeError:  # unhashable (a signalling NaN): the plain path raises what it raises
+        return _fmt(value, decimals)
+
+
+def _fmt(value: Decimal | int, decimals: int | None) -> str:
     value = Decimal(value)
     if decimals is not None:
         value = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
@@ -109,10 +120,16 @@ def fmt(value: Decimal | int | None, decimals: int | None = None) -> str:
     return text.replace(",", "_").replace(".", ",").replace("_", ".")
 
 
+# Formulas repeat the same few thousand figures: equal non-zero numbers (whatever their exponent
+# or type: 5, 5.0, Decimal("5.00")) give the same text, so the text is computed once per value.
+_fmt_cached = functools.lru_cache(maxsize=16384)(_fmt)
+
+
 def fmt_pct(value: Decimal | None) -> str:
     return "n.d." if value is None else f"{fmt(value)}%"
 
 
+@functools.lru_cache(maxsize=4096)
 def fmt_date(value: dt.date) -> str:
     return value.strftime("%d/%m/%Y")
 
@@ -135,8 +152,12 @@ class Rounding:
         if not 0 <= self.decimals <= 6:
             raise ScoringError("arrotondamento: i decimali vanno da 0 a 6")
 
+    @functools.cached_property
+    def _quantum(self) -> Decimal:  # computed once (not a field: eq, repr, to_dict unchanged)
+        return Decimal(1).scaleb(-self.decimals)
+
     def apply(self, value: Decimal) -> Decimal:
-        return value.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUNDING_MODES[self.mode])
+        return value.quantize(self._quantum, rounding=ROUNDING_MODES[self.mode])
 
 
 @dataclass(frozen=True)
@@ -197,7 +218,10 @@ class Rules:
     def band_for(self, value: Decimal | None) -> Band | None:
         if value is None:
             return None
-        return next((band for band in self.bands if band.contains(value)), None)
+        for band in self.bands:
+            if value >= band.minimum if band.inclusive else value > band.minimum:  # band.contains
+                return band
+        return None
 
     @classmethod
     def from_dict(cls, data: Mapping | None) -> Rules:
@@ -566,8 +590,11 @@ _HANDLERS = {
 }
 
 
+_CENT = Decimal("0.01")
+
+
 def _r2(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 # ------------------------------------------------------------------------------------------ rows
@@ -622,8 +649,9 @@ def score_row(row: Row, rules: Rules, cache: dict | None = None) -> RowResult:
     return _score_row(row, rules, None)
 
 
-def _score_row(row: Row, rules: Rules, cache: dict | None) -> RowResult:
-    common = {
+def _row_identity(row: Row) -> dict:
+    """What a row's result repeats of the row."""
+    return {
         "key": row.key,
         "label": row.label,
         "weight": row.weight,
@@ -631,20 +659,25 @@ def _score_row(row: Row, rules: Rules, cache: dict | None) -> RowResult:
         "objective_weight": row.objective_weight,
         "unit_key": row.unit_key,
     }
+
+
+def _unmeasured(row: Row, reason: str) -> RowResult:
+    """A row left out of every average, with the reason (as its formula too)."""
+    return RowResult(achievement=None, formula=reason, excluded_reason=reason, **_row_identity(row))
+
+
+def _score_row(row: Row, rules: Rules, cache: dict | None) -> RowResult:
     rounding = rules.rounding_for("row")
     if row.status == NEUTRALIZED:
-        reason = f"neutralizzato: {row.reason}" if row.reason else "neutralizzato"
-        return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+        return _unmeasured(row, f"neutralizzato: {row.reason}" if row.reason else "neutralizzato")
     if row.status == EXCLUDED:
-        reason = row.reason or "escluso dalla misurazione"
-        return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+        return _unmeasured(row, row.reason or "escluso dalla misurazione")
     rule_value: Decimal | None
     if row.derived_from:
         parts = [score_row(part, rules, cache) for part in row.derived_from]
         measured = [_row_figure(p, rules) for p in parts if p.achievement is not None]
         if not measured and row.override is None:
-            reason = "nessuna unità ha un valore misurato"
-            return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+            return _unmeasured(row, "nessuna unità ha un valore misurato")
         rule_value = sum(measured, ZERO) / len(measured) if measured else None
         formula = (
             f"media delle unità: ({' + '.join(fmt(m) for m in measured)})/{len(measured)}"
@@ -654,16 +687,14 @@ def _score_row(row: Row, rules: Rules, cache: dict | None) -> RowResult:
         )
     elif row.value is None or row.value.is_empty():
         if row.override is None:
-            reason = "valore non rilevato"
-            return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+            return _unmeasured(row, "valore non rilevato")
         rule_value, formula = None, ""
     else:
         try:
             result = score_rule(row.spec or {}, row.value, rules)
         except ScoringError as error:
             if row.override is None:
-                reason = f"non calcolabile: {error}"
-                return RowResult(achievement=None, formula=reason, excluded_reason=reason, **common)
+                return _unmeasured(row, f"non calcolabile: {error}")
             rule_value, formula = None, f"non calcolabile: {error}"
         else:
             rule_value, formula = result.pct, result.formula
@@ -686,7 +717,7 @@ def _score_row(row: Row, rules: Rules, cache: dict | None) -> RowResult:
             override=True,
             override_reason=row.override_reason,
             band=rules.band_for(achievement),
-            **common,
+            **_row_identity(row),
         )
     assert rule_value is not None
     achievement = rounding.apply(rule_value)
@@ -698,7 +729,7 @@ def _score_row(row: Row, rules: Rules, cache: dict | None) -> RowResult:
         rule_value=rule_value,
         raw=rule_value,
         band=rules.band_for(achievement),
-        **common,
+        **_row_identity(row),
     )
 
 
@@ -744,12 +775,28 @@ class NodeResult:
     excluded: list[Exclusion] = field(default_factory=list)
 
     def walk(self) -> Iterable[NodeResult]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This node and every node below it, depth first, parents before their children."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            if node.children:
+                stack.extend(reversed(node.children))
 
     def all_rows(self) -> list[RowResult]:
-        return [row for node in self.walk() for row in node.rows]
+        return _rows_below([self])
+
+
+def _rows_below(nodes: Sequence[NodeResult]) -> list[RowResult]:
+    """The rows of ``nodes`` and of everything below them, in `NodeResult.walk` order."""
+    out: list[RowResult] = []
+    stack = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
+        out.extend(node.rows)
+        if node.children:
+            stack.extend(reversed(node.children))
+    return out
 
 
 def _row_figure(row: RowResult, rules: Rules) -> Decimal:
@@ -770,12 +817,15 @@ def _mean(
     items: Sequence[tuple[Decimal, Decimal]], rules: Rules, style: str
 ) -> tuple[Decimal, str, Decimal, Decimal | None]:
     """Weighted mean of (value, weight); returns (mean, formula, total, rescale factor)."""
-    total_weight = sum((w for _, w in items), ZERO)
+    weights = [w for _, w in items]
+    total_weight = sum(weights, ZERO)
     if total_weight <= 0:
         raise ScoringError("pesi: la somma dei pesi deve essere maggiore di 0")
-    equal = all(w == items[0][1] for _, w in items)
+    first = weights[0]
+    equal = all(w == first for w in weights)
     factor, note = None, ""
-    weighted_level = not all(w == ONE for _, w in items)
+    # Every weight equal to the first: the level is weighted iff that one is not 1.
+    weighted_level = first != ONE if equal else not all(w == ONE for w in weights)
     if rules.weight_total is not None and weighted_level and total_weight != rules.weight_total:
         factor = rules.weight_total / total_weight
         note = (
@@ -783,7 +833,7 @@ def _mean(
             f" invece di {fmt(rules.weight_total)}]"
         )
     if equal:
-        total = sum((v for v, _ in items), ZERO)
+        total = sum([v for v, _ in items], ZERO)
         mean = total / len(items)
         if style == "list" and len(items) <= 8:
             formula = f"({' + '.join(fmt(v) for v, _ in items)})/{len(items)}"
@@ -819,9 +869,7 @@ def score_tree(node: Node, rules: Rules, cache: dict | None = None) -> NodeResul
     items: list[tuple[Decimal, Decimal]] = []
     style = "sum"
     if method in ("own_rows", "subtree_rows", "objectives"):
-        scope = (
-            rows if method != "subtree_rows" else rows + [r for c in children for r in c.all_rows()]
-        )
+        scope = rows if method != "subtree_rows" else rows + _rows_below(children)
         result.excluded = [
             Exclusion(r.label, r.excluded_reason) for r in scope if r.achievement is None
         ]
@@ -1064,6 +1112,23 @@ def _objective_node(objective: ObjectiveData, rows: list[Row]) -> Node:
     )
 
 
+def _position_rows(position: PositionData) -> list[Row]:
+    """The rows of a position's node, as `score_cycle` scores them."""
+    return [
+        row
+        for objective in position.objectives
+        for indicator in objective.indicators
+        for row in _objective_rows(objective, indicator, indicator.targets)
+    ]
+
+
+def _seed_cache(cache: dict, rows: Iterable[Row], results: Iterable[RowResult]) -> None:
+    """Put in a `score_row` cache the results already computed for ``rows`` (the rows of a
+    scored node and its ``rows``, in order), so that scoring them again reuses them."""
+    for row, result in zip(rows, results, strict=True):
+        cache.setdefault((row.key, row.status), result)
+
+
 def score_cycle(data: CycleData) -> CycleScore:
     """Score a whole cycle: strategic tree, Ente table, units, positions, consistency checks."""
     rules = data.rules
@@ -1141,12 +1206,7 @@ def score_cycle(data: CycleData) -> CycleScore:
 
     individual = []
     for position in data.positions:
-        rows = [
-            row
-            for objective in position.objectives
-            for indicator in objective.indicators
-            for row in _objective_rows(objective, indicator, indicator.targets)
-        ]
+        rows = _position_rows(position)
         node = Node(position.key, position.title, "position", weight=position.weight, rows=rows)
         individual.append(score_tree(node, rules, cache))
 

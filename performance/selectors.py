@@ -380,6 +380,11 @@ def cycle_scored(*, cycle: Cycle, period: MeasurementPeriod | None = None) -> Sc
     score = scoring.score_cycle(data)
     rows: dict[str, scoring.RowResult] = {}
     objectives: dict[str, scoring.NodeResult] = {}
+    # The positions' rows are already scored (in score.individual): the objectives below reuse
+    # those results instead of scoring every individual row a second time.
+    cache: dict = {}
+    for position, tree in zip(data.positions, score.individual, strict=True):
+        scoring._seed_cache(cache, scoring._position_rows(position), tree.rows)
     for tree in (score.strategic, score.operational, score.units, *score.individual):
         if tree is None:
             continue
@@ -395,7 +400,7 @@ def cycle_scored(*, cycle: Cycle, period: MeasurementPeriod | None = None) -> Sc
                 for indicator in objective.indicators
                 for row in scoring._objective_rows(objective, indicator, indicator.targets)
             ]
-            node = scoring.score_tree(scoring._objective_node(objective, scored), data.rules)
+            node = scoring.score_tree(scoring._objective_node(objective, scored), data.rules, cache)
             objectives.setdefault(objective.key, node)
             for row in node.rows:
                 rows.setdefault(row.key, row)

@@ -1070,3 +1070,45 @@ def test_rows_contribute_unrounded_figures_without_roll_up_uses_rounded():
     raw = score_tree(node, Rules.from_dict({"roll_up_uses_rounded": False}))
     assert rounded.achievement == D("83.50")  # (67 + 100)/2
     assert raw.achievement == D("83.33")  # (66,666… + 100)/2, half up at 2 decimals
+
+
+# ------------------------------------------------------------- walk / all_rows / subtree_rows
+
+
+def _walk_reference(node):
+    yield node
+    for child in node.children:
+        yield from _walk_reference(child)
+
+
+def test_walk_and_all_rows_depth_first_parents_first():
+    tree = Node(
+        "root",
+        "Radice",
+        "area",
+        rows=rows("r", 10),
+        children=[
+            Node(
+                "a",
+                "A",
+                "area",
+                rows=rows("a", 20, 30),
+                children=[
+                    Node("a1", "A1", "objective", rows=rows("a1-", 40)),
+                    Node("a2", "A2", "objective", rows=rows("a2-", 50, 60)),
+                ],
+            ),
+            Node("b", "B", "objective", rows=rows("b", 70)),
+            Node("c", "C", "area", children=[Node("c1", "C1", "objective", rows=rows("c1-", 80))]),
+        ],
+    )
+    result = score_tree(tree, RULES)
+    assert [n.key for n in result.walk()] == [n.key for n in _walk_reference(result)]
+    assert [n.key for n in result.walk()] == ["root", "a", "a1", "a2", "b", "c", "c1"]
+    expected = [r.key for n in _walk_reference(result) for r in n.rows]
+    assert [r.key for r in result.all_rows()] == expected
+    assert expected == ["r0", "a0", "a1", "a1-0", "a2-0", "a2-1", "b0", "c1-0"]
+    # subtree_rows: the node's own rows first, then every row below in walk order
+    assert result.formula == "360/8 = 45%"
+    assert result.count == 8
+    assert result.total == 360

@@ -825,3 +825,116 @@ def test_dec_error_names_the_field():
 def test_rules_rounding_must_be_a_mapping_with_whole_decimals(spec):
     with pytest.raises(ScoringError, match="arrotondamento «row»"):
         Rules.from_dict({"rounding": {"row": spec}})
+
+
+# ------------------------------------------------------- caches (formatting, validated rules)
+
+
+def _fmt_uncached(value, decimals=None):
+    """fmt() as written before its cache: the reference the cached one must match."""
+    from decimal import ROUND_HALF_UP
+
+    value = Decimal(value)
+    if decimals is not None:
+        value = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+        text = f"{value:,.{decimals}f}"
+    else:
+        value = value.normalize()
+        exponent = value.as_tuple().exponent
+        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        text = f"{value:,.{places}f}"
+    return text.replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+@pytest.mark.parametrize("decimals", [None, 0, 2])
+def test_fmt_cache_equal_values_in_any_order_give_the_uncached_text(decimals):
+    values = [
+        D("0"),
+        D("-0"),
+        D("0.00"),
+        D("-0.000"),
+        0,
+        D("5"),
+        D("5.00"),
+        5,
+        5.0,
+        True,
+        D("1E+3"),
+        D("1000"),
+        D("-1.5"),
+        D("-1.50"),
+        D("1245.675"),
+        D("0.005"),
+        D("-0.001"),
+        0.1,
+        D(0.1),
+    ]
+    for sequence in (values, values[::-1]):
+        for value in sequence:
+            assert fmt(value, decimals) == _fmt_uncached(value, decimals), (value, decimals)
+
+
+def test_fmt_negative_zero_keeps_its_sign_after_a_zero():
+    assert fmt(D("0")) == "0"
+    assert fmt(D("-0")) == "-0"
+    assert fmt(D("0"), 2) == "0,00"
+    assert fmt(D("-0.001"), 2) == "-0,00"
+
+
+def test_fmt_date_cached_same_text():
+    assert fmt_date(dt.date(2019, 3, 31)) == "31/03/2019"
+    assert fmt_date(dt.date(2019, 3, 31)) == "31/03/2019"
+    assert fmt_date(dt.datetime(2019, 3, 31, 12, 0)) == "31/03/2019"
+
+
+def test_rule_validated_once_per_text_but_types_kept_apart():
+    # 1 and True are equal in Python: a cache keyed on values alone would confuse them.
+    assert pct({"kind": "at_least", "threshold": 1}, number=D(1)) == 100
+    with pytest.raises(ScoringError, match="numero mancante"):
+        pct({"kind": "at_least", "threshold": True}, number=D(1))
+    assert pct({"kind": "at_least", "threshold": "1"}, number=D(1)) == 100
+
+
+def test_invalid_rule_raises_every_time():
+    spec = {"kind": "at_least", "threshold": "abc"}
+    for _ in range(2):
+        with pytest.raises(ScoringError, match="non è un numero"):
+            pct(spec, number=D(1))
+
+
+def test_rule_with_float_or_decimal_values_scored_as_before():
+    assert formula({"kind": "at_least", "threshold": 4.0}, number=D(3)) == "3/4 = 75%"
+    assert formula({"kind": "at_least", "threshold": D("4.00")}, number=D(3)) == "3/4 = 75%"
+    assert formula({"kind": "at_least", "threshold": "4.00"}, number=D(3)) == "3/4 = 75%"
+
+
+def test_multi_rule_cached_with_its_parts():
+    spec = {
+        "kind": "multi",
+        "parts": [{"kind": "at_least", "threshold": "10"}, {"kind": "milestone"}],
+        "labels": ["pratiche", "regolamento"],
+    }
+    value = dict(parts=(Value(number=D(8)), Value(done=True)))
+    first = formula(spec, **value)
+    assert formula(spec, **value) == first
+    assert first == (
+        "pratiche: 8/10 = 80%; regolamento: realizzato → 100%; "
+        "media delle parti: (80 + 100)/2 = 90%"
+    )
+
+
+def test_rounding_survives_pickling_and_copying():
+    import copy
+    import pickle
+
+    for rounding in (Rounding(1, "down"), Rounding(0), Rounding(3, "half_even")):
+        for clone in (pickle.loads(pickle.dumps(rounding)), copy.copy(rounding)):
+            assert clone == rounding
+            assert repr(clone) == repr(rounding)
+            assert clone.apply(D("2.34567")) == rounding.apply(D("2.34567"))
+    old = object.__new__(Rounding)  # as unpickled from before the quantum was kept
+    object.__setattr__(old, "decimals", 1)
+    object.__setattr__(old, "mode", "down")
+    assert old.apply(D("2.39")) == D("2.3")
+    with pytest.raises(AttributeError):
+        old.missing  # noqa: B018
