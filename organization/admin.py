@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
 from organization.models import (
@@ -10,6 +11,9 @@ from organization.models import (
     Unit,
 )
 from performance.admin_lock import cycle_scope
+
+# Addresses typed without a scheme are https (Django 6's default; silences its deprecation).
+HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
 
 # Inputs of the scoring that the services change only while the whole cycle is open
 # (performance.services.plan.cycle_rules_update, unit_update): read-only in the admin otherwise.
@@ -24,11 +28,13 @@ def _closed(request, cycle_id: int | None) -> bool:
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URLS
     list_display = ["short_name", "name", "tax_code"]
     search_fields = ["name", "short_name", "tax_code"]
 
 
 class PlanDocumentInline(admin.TabularInline):
+    formfield_overrides = HTTPS_URLS
     model = PlanDocument
     extra = 0
     fields = ["key", "kind", "title", "body", "number", "date"]
@@ -57,6 +63,7 @@ class CycleAdmin(SimpleHistoryAdmin):
 
 @admin.register(PlanDocument)
 class PlanDocumentAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URLS
     list_display = ["title", "kind", "number", "date", "cycle"]
     list_filter = ["kind", "cycle"]
     search_fields = ["title", "number"]
