@@ -7,7 +7,11 @@
 - ``pdf_render(job=)``: the render itself (seconds). Claims the job atomically, so running it
   twice, or from two workers, renders once; stores the file under MEDIA_ROOT
   (``relazioni/<year>/relazione-<year>-<digest12>.pdf``) and records its SHA-256 and size.
-- ``pdf_public(year=)``: the latest stored PDF of a published cycle (one query), or None.
+- ``pdf_public(year=)``: the latest stored PDF of a published cycle (one query), or None. The
+  answer is kept in the cache for PUBLIC_CACHE_SECONDS, so serving the PDF to citizens costs
+  about what serving a static file does (no database round trip); this process forgets it as
+  soon as a PDF is stored or the cycle changes state (``pdf_public_forget``), other processes
+  within PUBLIC_CACHE_SECONDS.
 - ``pdf_ensure_public(cycle=)``: a citizen asked for a PDF that does not exist yet: queue one
   (unless one is already queued or failed a moment ago).
 
@@ -26,6 +30,7 @@ import time
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.db.models import Q
@@ -104,14 +109,42 @@ def _file_exists(job: RelazionePdf) -> bool:
     return bool(job.file) and job.file.storage.exists(job.file.name)
 
 
-def pdf_public(*, year: int) -> RelazionePdf | None:
+PUBLIC_CACHE_SECONDS = 30
+
+
+def _public_key(year: int) -> str:
+    return f"reports:relazione-pdf-public:{year}"
+
+
+def pdf_public(*, year: int, fresh: bool = False) -> RelazionePdf | None:
     """The PDF citizens get: the latest stored one rendered when the cycle was published.
 
-    One query, written out: serving the file must cost about as much as serving a static file,
-    and building the same query with the ORM took longer than reading the file."""
+    From the cache when it was looked up in the last PUBLIC_CACHE_SECONDS (``fresh``: from the
+    database), else one query, written out: serving the file must cost about as much as serving
+    a static file, and building the same query with the ORM took longer than reading the file.
+    Only a found PDF is kept: a PDF that appears is served at once."""
+    key = _public_key(year)
+    if not fresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
     sql = _PUBLIC_SQL.format(pdf=RelazionePdf._meta.db_table, cycle=Cycle._meta.db_table)
     params = [year, Cycle.Status.PUBLISHED, Status.DONE, False]
-    return next(iter(RelazionePdf.objects.raw(sql, params)), None)
+    job = next(iter(RelazionePdf.objects.raw(sql, params)), None)
+    if job is None:
+        cache.delete(key)
+    else:
+        cache.set(key, job, PUBLIC_CACHE_SECONDS)
+    return job
+
+
+def pdf_public_forget(*, year: int) -> None:
+    """A PDF was stored or the cycle changed state: the next request looks the PDF up again.
+    Forgotten now and once more after the transaction commits (a request in between may have
+    remembered what was there before)."""
+    key = _public_key(year)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 _PUBLIC_SQL = (
@@ -204,6 +237,7 @@ def pdf_render(*, job: RelazionePdf, source: pdf.RelazioneSource | None = None) 
         job.pages = rendered.pages
         job.save(update_fields=["file", "sha256", "size", "pages"])
         _finish(job, Status.DONE)
+        pdf_public_forget(year=cycle.year)
         logger.info(
             "PDF della Relazione %s: %s pagine, %s byte, %s",
             cycle.year,

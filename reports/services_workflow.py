@@ -46,7 +46,7 @@ from performance import editability, scoring
 from performance.models import Objective, Target
 from performance.selectors import cycle_score, scored_targets
 from reports import selectors_workflow as selectors
-from reports import signing
+from reports import services_pdf, signing
 from reports.models import ContextTable, Relazione, Section
 from reports.models_workflow import (
     CycleTransition,
@@ -153,6 +153,7 @@ def _record(
         cycle._history_user = _real(user)
         cycle._change_reason = Action(action).label
         cycle.save(update_fields=["status", "updated_at"])
+        services_pdf.pdf_public_forget(year=cycle.year)  # published or not any more
     return record
 
 

@@ -75,7 +75,11 @@ def _file_response(request, job: RelazionePdf, filename: str) -> HttpResponse:
 @require_safe
 def relazione_pdf(request, year: int):
     job = services_pdf.pdf_public(year=year)
-    if job is not None:
+    for fresh in (False, True):  # a remembered PDF whose file is gone: look it up again
+        if fresh:
+            job = services_pdf.pdf_public(year=year, fresh=True)
+        if job is None:
+            break
         try:
             response = _file_response(request, job, f"relazione-performance-{year}.pdf")
         except OSError:
@@ -137,7 +141,11 @@ def staff(request, year: int):
     )
     for job in jobs:
         job.cycle = cycle
-    public = services_pdf.pdf_public(year=year) if cycle.status == cycle.Status.PUBLISHED else None
+    public = (
+        services_pdf.pdf_public(year=year, fresh=True)
+        if cycle.status == cycle.Status.PUBLISHED
+        else None
+    )
     return _private(
         render(
             request,

@@ -36,6 +36,17 @@ def _media_root(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (the public PDF lookup is cached: a test must not
+    see the PDF of an earlier test's rolled-back data)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _uploads_outside_the_repository(settings, _media_root):
     """Files written by a test (frozen PDFs, imports waiting for confirmation) go to a temporary
     folder, never to the project's media/."""

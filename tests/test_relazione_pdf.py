@@ -792,3 +792,57 @@ def test_print_stylesheet_has_the_print_features():
     ):
         assert feature in css, feature
     assert "@import" not in css  # no other stylesheet (Bootstrap would slow the render down)
+
+
+# --------------------------------------------------------------- the public PDF, remembered
+
+
+def test_once_looked_up_the_public_pdf_is_served_without_a_query(cycle_2019):
+    publish(cycle_2019)
+    job = done_job(cycle_2019)
+    assert Client().get(PUBLIC).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().get(PUBLIC)
+    assert response.status_code == 200
+    assert response["ETag"] == f'"{job.sha256}"'
+    assert len(queries) == 0
+
+
+def test_a_new_pdf_replaces_the_remembered_one_at_once(
+    relazione, cycle_2019, fake_render, django_capture_on_commit_callbacks
+):
+    publish(cycle_2019)
+    old = done_job(cycle_2019, FAKE_PDF + b"vecchio")
+    assert Client().get(PUBLIC)["ETag"] == f'"{old.sha256}"'  # remembered
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services_pdf.pdf_request(cycle=cycle_2019, background=False)
+        job = services_pdf.pdf_render(job=job)
+    assert job.status == Status.DONE and job.sha256 != old.sha256
+    assert Client().get(PUBLIC)["ETag"] == f'"{job.sha256}"'
+
+
+def test_a_remembered_pdf_whose_file_is_gone_is_looked_up_again(cycle_2019, media):
+    publish(cycle_2019)
+    old = done_job(cycle_2019, FAKE_PDF + b"vecchio")
+    assert Client().get(PUBLIC)["ETag"] == f'"{old.sha256}"'  # remembered
+    (media / old.file.name).unlink()
+    newer = done_job(cycle_2019, FAKE_PDF + b"nuovo")
+    response = Client().get(PUBLIC)
+    assert response.status_code == 200
+    assert response["ETag"] == f'"{newer.sha256}"'
+
+
+def test_leaving_the_published_state_forgets_the_remembered_pdf(
+    cycle_2019, django_capture_on_commit_callbacks
+):
+    from reports import services_workflow
+
+    publish(cycle_2019)
+    done_job(cycle_2019)
+    assert Client().get(PUBLIC).status_code == 200  # remembered
+    controllo = user("controllo-errata", roles.CONTROLLO)
+    with django_capture_on_commit_callbacks(execute=True):
+        services_workflow.errata_open(cycle=cycle_2019, user=controllo, note="Cifra da correggere.")
+    cycle_2019.refresh_from_db()
+    assert cycle_2019.status == Cycle.Status.REPORTING
+    assert Client().get(PUBLIC).status_code == 404
