@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -1029,3 +1030,47 @@ def test_a_post_takes_the_same_queries_whatever_the_unit(personas):
         counts.append(len(queries))
     assert counts[0] == counts[1]
     print(f"\nqueries per POST: {counts[0]}")
+
+
+def test_service_writes_only_the_fields_that_changed(personas, ri_context):
+    """One row changes its number, another only its note: both are saved with their history,
+    nothing else moves, and the bulk UPDATE names only the columns some row changed."""
+    unit, period = ri_context
+    first, second = stored(55), stored(57)
+    keep = {"text": "", "note": "", "source": ""}
+    rows = [
+        RowInput(
+            target_id=55,
+            expected_version=first.version,
+            number=Decimal(90),
+            **{name: getattr(first, name) for name in keep},
+        ),
+        RowInput(
+            target_id=57,
+            expected_version=second.version,
+            number=second.value_number,
+            text=second.text,
+            note="Nota aggiunta dopo la verifica.",
+            source=second.source,
+        ),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        unit_values_record(unit=unit, period=period, user=personas["controllo"], rows=rows)
+    updates = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('UPDATE "performance_actual" SET "value_number" =')
+    ]
+    assert len(updates) == 1
+    written = set(re.findall(r'(?<!\.)"(\w+)" = ', updates[0]))  # not "table"."column" = ...
+    # the value of one row, the note of the other, who and when (the loader recorded nobody)
+    assert written == {"value_number", "note", "recorded_by_id", "recorded_at", "version"}
+
+    after_first, after_second = stored(55), stored(57)
+    assert (after_first.value_number, after_first.note) == (Decimal(90), first.note)
+    assert after_first.version == first.version + 1
+    assert after_second.value_number == second.value_number
+    assert after_second.note == "Nota aggiunta dopo la verifica."
+    assert after_second.version == second.version + 1
+    assert after_second.recorded_by == personas["controllo"]
+    assert after_second.history.first().note == "Nota aggiunta dopo la verifica."

@@ -197,6 +197,14 @@ def _conflicts(
     return out
 
 
+def _differs(actual: Actual, name: str, fields: dict) -> bool:
+    """Whether saving ``fields`` changes the field ``name`` of ``actual`` (the user by id: no
+    query)."""
+    if name == "recorded_by":
+        return actual.recorded_by_id != getattr(fields[name], "pk", None)
+    return getattr(actual, name) != fields[name]
+
+
 def unit_values_record(
     *,
     unit: Unit,
@@ -239,6 +247,7 @@ def unit_values_record(
             }
             creates: list[Actual] = []
             updates: list[Actual] = []
+            changed_fields: set[str] = set()  # written by bulk_update: only what changed
             conflicts: list[RowInput] = []
             closed: dict[int, dict[str, list[str]]] = {}  # rows the OIV did not reopen
             for row in rows:
@@ -268,6 +277,7 @@ def unit_values_record(
                 if value_from_actual(actual.__dict__) == value_from_actual(fields):
                     fields["text"] = actual.text  # same value: keep it as first written
                 fields["measured_on"] = fields["measured_on"] or actual.measured_on
+                changed_fields.update(name for name in fields if _differs(actual, name, fields))
                 for name, value in fields.items():
                     setattr(actual, name, value)
                 updates.append(actual)
@@ -299,8 +309,9 @@ def unit_values_record(
                 transaction.savepoint_commit(claim)
                 for actual in updates:
                     actual.version += 1
+                written = [name for name in _WRITTEN_FIELDS if name in changed_fields]
                 bulk_update_with_history(
-                    updates, Actual, fields=[*_WRITTEN_FIELDS, "version"], default_user=user
+                    updates, Actual, fields=[*written, "version"], default_user=user
                 )
             if creates:
                 bulk_create_with_history(creates, Actual, default_user=user)
