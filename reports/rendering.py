@@ -1,6 +1,7 @@
 """Markdown to sanitized HTML for the narrative sections (python-markdown, then nh3's allowlist:
 whatever staff type, no script, style or event handler reaches the page)."""
 
+import functools
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -42,7 +43,10 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"scope"}}
 
 
+@functools.lru_cache(maxsize=512)
 def render_markdown(text: str) -> SafeString:
+    """The sanitized HTML of a Markdown text. A pure function of the text, so it is computed once
+    per distinct text (the public page renders the same sections at every request)."""
     html = markdown.markdown(text or "", extensions=["tables", "sane_lists"], output_format="html")
     clean = nh3.clean(
         html,

@@ -324,6 +324,21 @@ def test_markdown_is_sanitized():
     assert 'rel="noopener noreferrer"' in html
 
 
+def test_a_markdown_text_is_rendered_once_and_stays_sanitized():
+    """The public page renders the same sections at every request: the sanitized HTML of a text
+    is remembered (a pure function of the text), and what is remembered is the sanitized one."""
+    from reports.rendering import render_markdown
+
+    text = "Testo con *enfasi* <script>alert(1)</script> unico per questa prova."
+    render_markdown.cache_clear()
+    first = render_markdown(text)
+    again = render_markdown(text)
+    assert again is first
+    assert render_markdown.cache_info().hits == 1
+    assert "<em>enfasi</em>" in again and "<script" not in again.lower()
+    assert render_markdown(text + " Altro.") != first
+
+
 # ------------------------------------------------------------------------------ upload limits
 
 
