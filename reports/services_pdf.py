@@ -12,6 +12,8 @@
   about what serving a static file does (no database round trip); this process forgets it as
   soon as a PDF is stored or the cycle changes state (``pdf_public_forget``), other processes
   within PUBLIC_CACHE_SECONDS.
+- ``pdf_public_version(year=)``: the latest published (frozen, validated) version with a PDF: when
+  there is one, the year's public PDF is that one.
 - ``pdf_ensure_public(cycle=)``: a citizen asked for a PDF that does not exist yet: queue one
   (unless one is already queued or failed a moment ago).
 
@@ -138,13 +140,37 @@ def pdf_public(*, year: int, fresh: bool = False) -> RelazionePdf | None:
     return job
 
 
+def pdf_public_version(*, year: int) -> int | None:
+    """The number of the year's latest published version that has its PDF (validated by the OIV,
+    frozen), or None: the public ``relazione.pdf`` of the year is that one when there is one.
+    Remembered like ``pdf_public`` (an absence too: forgotten when the cycle changes state)."""
+    from reports.models_workflow import RelazioneVersion
+
+    key = _public_version_key(year)
+    number = cache.get(key)
+    if number is None:
+        number = (
+            RelazioneVersion.objects.filter(cycle__year=year, published_at__isnull=False)
+            .exclude(pdf="")
+            .order_by("-number")
+            .values_list("number", flat=True)
+            .first()
+        ) or 0
+        cache.set(key, number, PUBLIC_CACHE_SECONDS)
+    return number or None
+
+
+def _public_version_key(year: int) -> str:
+    return f"reports:relazione-version-public:{year}"
+
+
 def pdf_public_forget(*, year: int) -> None:
     """A PDF was stored or the cycle changed state: the next request looks the PDF up again.
     Forgotten now and once more after the transaction commits (a request in between may have
     remembered what was there before)."""
-    key = _public_key(year)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+    keys = [_public_key(year), _public_version_key(year)]
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 _PUBLIC_SQL = (

@@ -74,6 +74,11 @@ def _file_response(request, job: RelazionePdf, filename: str) -> HttpResponse:
 
 @require_safe
 def relazione_pdf(request, year: int):
+    number = services_pdf.pdf_public_version(year=year)
+    if number is not None:  # validated and published: the frozen version's PDF, with its digest
+        response = redirect("workflow:public-version-pdf", year=year, number=number)
+        patch_cache_control(response, public=True, max_age=300)
+        return response
     job = services_pdf.pdf_public(year=year)
     for fresh in (False, True):  # a remembered PDF whose file is gone: look it up again
         if fresh:

@@ -1178,6 +1178,8 @@ def test_an_errata_is_a_new_version_and_the_archive_keeps_both(ready, people):
     assert note.replace("'", "&#x27;") in v2.validation_html
     assert "Errata corrige" in v2.validation_html
     assert "Versione 1 –" in text_of(anonymous.get(PUBLIC))  # v2 not public before publication
+    v1_pdf = reverse("workflow:public-version-pdf", args=[YEAR, 1])
+    assert anonymous.get(f"{PUBLIC}relazione.pdf")["Location"] == v1_pdf  # nor its PDF
     v2_url = reverse("workflow:public-version", args=[YEAR, 2])
     assert anonymous.get(v2_url).status_code == 404
 
@@ -1196,6 +1198,11 @@ def test_an_errata_is_a_new_version_and_the_archive_keeps_both(ready, people):
     csv_v1 = text_of(anonymous.get(reverse("workflow:public-version-csv", args=[YEAR, 1])))
     assert csv_v1 == v1.data_csv != v2.data_csv
     assert text_of(anonymous.get(f"{PUBLIC}dati.csv")) == v2.data_csv
+    # the year's PDF address leads to the latest published version's PDF
+    latest = anonymous.get(f"{PUBLIC}relazione.pdf")
+    assert latest.status_code == 302
+    assert latest["Location"] == reverse("workflow:public-version-pdf", args=[YEAR, 2])
+    assert sha256(body(anonymous.get(latest["Location"]))) == v2.pdf_sha256
 
 
 def test_without_the_pdf_renderer_the_version_is_still_valid(ready, people, monkeypatch):
@@ -1211,6 +1218,8 @@ def test_without_the_pdf_renderer_the_version_is_still_valid(ready, people, monk
     assert f'data-sha256="{version.html_sha256}"' in page
     assert "fa fede il documento HTML" in version.validation_html
     assert Client().get(reverse("workflow:public-version-pdf", args=[YEAR, 1])).status_code == 404
+    # no frozen PDF to lead to: the year's address offers the PDF rendered for the public
+    assert Client().get(f"{PUBLIC}relazione.pdf").status_code == 503
 
 
 def test_a_failing_pdf_render_is_recorded(ready, people, monkeypatch):
