@@ -115,6 +115,18 @@ if os.environ.get("DATABASE_REPLICA_URL"):
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["config.db.ReadReplicaRouter"]
 
+# The cache holds little (which file is the public PDF of a year, reports.services_pdf): by
+# default each process has its own; with CACHE_URL (redis://host:6379/1) every process and
+# server shares one, and a new PDF or a change of state is seen everywhere at once.
+if os.environ.get("CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["CACHE_URL"],
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "ciclo"),
+        }
+    }
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Log-in rate limiting (django-axes): its backend first, so a locked-out user is refused before

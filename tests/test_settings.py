@@ -14,7 +14,14 @@ SCRIPT = (
     "'name': str(s.DATABASES['default']['NAME']), 'hosts': s.ALLOWED_HOSTS, "
     "'secure': getattr(s, 'SESSION_COOKIE_SECURE', False), 'key': s.SECRET_KEY}))"
 )
-VARIABLES = ("DEBUG", "SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE")
+VARIABLES = (
+    "DEBUG",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "ALLOWED_HOSTS",
+    "DJANGO_SETTINGS_MODULE",
+    "CACHE_URL",
+)
 KEY = "k" * 25 + "x" * 25  # 50 characters
 
 
@@ -73,3 +80,50 @@ def test_nothing_set_is_debug_with_sqlite():
     assert values["hosts"] == ["127.0.0.1", "localhost"]
     assert values["key"] == "django-insecure-dev-only-key-do-not-use-in-production"
     assert values["secure"] is False
+
+
+CACHE_SCRIPT = (
+    "import json, django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings');"
+    " django.setup(); from django.conf import settings; from django.core.cache import cache;"
+    " backend = settings.CACHES['default']['BACKEND'];"
+    " ok = cache.add('prova-cache-url', 'sì', 5) or cache.get('prova-cache-url') == 'sì';"
+    " print(json.dumps({'backend': backend, 'ok': ok, 'got': cache.get('prova-cache-url')}));"
+    " cache.delete('prova-cache-url')"
+)
+
+
+def _cache_in_a_fresh_interpreter(**env: str) -> dict:
+    environ = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    environ.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", CACHE_SCRIPT],
+        cwd=settings.BASE_DIR,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_without_cache_url_each_process_has_its_own_cache():
+    values = _cache_in_a_fresh_interpreter()
+    assert values["backend"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def _redis_reachable() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _redis_reachable(), reason="nessun Redis su 127.0.0.1:6379")
+def test_cache_url_shares_one_redis_cache():
+    values = _cache_in_a_fresh_interpreter(CACHE_URL="redis://127.0.0.1:6379/15")
+    assert values["backend"] == "django.core.cache.backends.redis.RedisCache"
+    assert values["ok"] is True and values["got"] == "sì"
