@@ -22,7 +22,7 @@ from performance import scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective
 from performance.parsing import ParseError, parse_date, parse_number
 from performance.selectors_plan import RULE_KIND_LABELS
-from performance.services.plan import snapshot
+from performance.services.plan import INDICATOR_FIELDS, snapshot
 
 SEEN_SALT = "performance.forms_plan.seen"
 
@@ -211,16 +211,7 @@ UNITS_OF_MEASURE = ("n.", "%", "data", "ore", "giorni", "mesi", "punti (scala 1-
 
 
 class IndicatorForm(PlanForm):
-    model_fields = (
-        "name",
-        "unit_of_measure",
-        "direction",
-        "baseline_value",
-        "baseline_year",
-        "baseline_text",
-        "source",
-        "notes",
-    )
+    model_fields = INDICATOR_FIELDS
 
     name = forms.CharField(label="Indicatore", widget=forms.Textarea(attrs={"rows": 2}))
     unit_of_measure = forms.CharField(

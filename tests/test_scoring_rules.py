@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from performance import scoring
 from performance.scoring import (
     Band,
     Lateness,
@@ -827,23 +828,7 @@ def test_rules_rounding_must_be_a_mapping_with_whole_decimals(spec):
         Rules.from_dict({"rounding": {"row": spec}})
 
 
-# ------------------------------------------------------- caches (formatting, validated rules)
-
-
-def _fmt_uncached(value, decimals=None):
-    """fmt() as written before its cache: the reference the cached one must match."""
-    from decimal import ROUND_HALF_UP
-
-    value = Decimal(value)
-    if decimals is not None:
-        value = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-        text = f"{value:,.{decimals}f}"
-    else:
-        value = value.normalize()
-        exponent = value.as_tuple().exponent
-        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-        text = f"{value:,.{places}f}"
-    return text.replace(",", "_").replace(".", ",").replace("_", ".")
+# ---------------------------------------- formatting cache; rule values of every type and case
 
 
 @pytest.mark.parametrize("decimals", [None, 0, 2])
@@ -871,7 +856,7 @@ def test_fmt_cache_equal_values_in_any_order_give_the_uncached_text(decimals):
     ]
     for sequence in (values, values[::-1]):
         for value in sequence:
-            assert fmt(value, decimals) == _fmt_uncached(value, decimals), (value, decimals)
+            assert fmt(value, decimals) == scoring._fmt(value, decimals), (value, decimals)
 
 
 def test_fmt_negative_zero_keeps_its_sign_after_a_zero():
@@ -887,8 +872,8 @@ def test_fmt_date_cached_same_text():
     assert fmt_date(dt.datetime(2019, 3, 31, 12, 0)) == "31/03/2019"
 
 
-def test_rule_validated_once_per_text_but_types_kept_apart():
-    # 1 and True are equal in Python: a cache keyed on values alone would confuse them.
+def test_rule_values_true_is_not_one():
+    # 1 and True are equal in Python: validation tells them apart.
     assert pct({"kind": "at_least", "threshold": 1}, number=D(1)) == 100
     with pytest.raises(ScoringError, match="numero mancante"):
         pct({"kind": "at_least", "threshold": True}, number=D(1))
@@ -908,7 +893,7 @@ def test_rule_with_float_or_decimal_values_scored_as_before():
     assert formula({"kind": "at_least", "threshold": "4.00"}, number=D(3)) == "3/4 = 75%"
 
 
-def test_multi_rule_cached_with_its_parts():
+def test_multi_rule_scored_with_its_parts():
     spec = {
         "kind": "multi",
         "parts": [{"kind": "at_least", "threshold": "10"}, {"kind": "milestone"}],

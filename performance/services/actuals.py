@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from organization.models import MeasurementPeriod
 from performance import editability, scoring
-from performance.models import Actual, Target
+from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
 from performance.services.cycle import value_from_actual
 
 # --------------------------------------------------------------------------- recording actuals
@@ -52,9 +52,21 @@ class ActualValue:
     override_pct: Decimal | None = None
     override_reason: str = ""
 
+    @classmethod
+    def of(cls, actual: Actual | None) -> ActualValue:
+        """The value an Actual holds (no Actual: the empty value)."""
+        if actual is None:
+            return cls()
+        return cls(**{f.name: getattr(actual, _STORED.get(f.name, f.name)) for f in _FIELDS})
+
     def as_kwargs(self) -> dict[str, Any]:
         """The value as the keyword arguments of ``actual_fields`` and ``actual_record``."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ActualValue)}
+        return {f.name: getattr(self, f.name) for f in _FIELDS}
+
+
+_FIELDS = dataclasses.fields(ActualValue)
+# the Actual's column of each part of the value ("number" -> "value_number"...)
+_STORED = {name.removeprefix("value_"): name for name in ACTUAL_VALUE_FIELDS}
 
 
 class ActualValueArgs(TypedDict, total=False):

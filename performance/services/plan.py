@@ -543,7 +543,7 @@ def objective_delete(*, objective: Objective, user: User | None) -> None:
 
 # ---------------------------------------------------------------------------------- indicators
 
-_INDICATOR_FIELDS = (
+INDICATOR_FIELDS = (  # what indicator_create/indicator_update take (and the form edits)
     "name",
     "unit_of_measure",
     "direction",
@@ -556,7 +556,7 @@ _INDICATOR_FIELDS = (
 
 
 def _indicator_values(values: Mapping[str, Any]) -> dict:
-    unknown = set(values) - set(_INDICATOR_FIELDS)
+    unknown = set(values) - set(INDICATOR_FIELDS)
     if unknown:
         raise TypeError(f"campi sconosciuti: {', '.join(sorted(unknown))}")
     out = {

@@ -20,7 +20,7 @@ from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import editability, scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
 from performance.parsing import ParseError, parse_bool, parse_date, parse_k_of_n, parse_number
-from performance.services.actuals import actual_record
+from performance.services.actuals import ActualValue, actual_record
 from performance.services.cycle import value_from_actual
 from performance.services.imports.columns import _OBJECTIVE_KINDS, _PLAN_ORDER, VALUE_COLUMNS
 from performance.services.imports.common import (
@@ -154,35 +154,7 @@ def _stored_part(part: dict[str, Any]) -> dict[str, Any]:
 
 
 def _actual_fields(actual: Actual | None) -> dict[str, Any]:
-    if actual is None:
-        return {
-            "number": None,
-            "date": None,
-            "done": None,
-            "k": None,
-            "n": None,
-            "parts": None,
-            "text": "",
-            "note": "",
-            "source": "",
-            "measured_on": None,
-            "override_pct": None,
-            "override_reason": "",
-        }
-    return {
-        "number": actual.value_number,
-        "date": actual.value_date,
-        "done": actual.value_done,
-        "k": actual.value_k,
-        "n": actual.value_n,
-        "parts": actual.value_parts,
-        "text": actual.text,
-        "note": actual.note,
-        "source": actual.source,
-        "measured_on": actual.measured_on,
-        "override_pct": actual.override_pct,
-        "override_reason": actual.override_reason,
-    }
+    return ActualValue.of(actual).as_kwargs()
 
 
 def _value_of(fields: dict[str, Any]) -> scoring.Value | None:
@@ -386,18 +358,7 @@ class _ValuesImport:
             period=row.period,
             user=self.user if isinstance(self.user, AbstractBaseUser) else None,
             expected_version=row.current.version if row.current else None,
-            number=fields["number"],
-            date=fields["date"],
-            done=fields["done"],
-            k=fields["k"],
-            n=fields["n"],
-            parts=fields["parts"],
-            text=fields["text"],
-            note=fields["note"],
-            source=fields["source"],
-            measured_on=fields["measured_on"],
-            override_pct=fields["override_pct"],
-            override_reason=fields["override_reason"],
+            **ActualValue(**fields).as_kwargs(),
         )
 
 
