@@ -2,6 +2,10 @@
 
 - ``SecurityHeadersMiddleware``: the Permissions-Policy header (settings.PERMISSIONS_POLICY);
   Django's SecurityMiddleware and django-csp set the other security headers.
+- ``PrivateCacheMiddleware``: ``Cache-Control: private, no-store`` on the workspace, the admin,
+  the log-in and every response to a signed-in user (pages, exports, downloads: nothing of the
+  staff stays in a browser's or a proxy's cache); the public pages (/trasparenza/, /static/,
+  /salute/) keep the headers their views set (public caching, ETag, immutable static files).
 - ``RequestSizeLimitMiddleware``: a request body larger than settings.MAX_REQUEST_BYTES is
   refused with 413 before Django reads it (the reverse proxy has the same limit).
 - ``DatabaseUnavailableMiddleware``: the database cannot be reached (stopped, restarting, network
@@ -49,6 +53,31 @@ class SecurityHeadersMiddleware:
         if self.permissions_policy:
             response.headers.setdefault("Permissions-Policy", self.permissions_policy)
         return response
+
+
+class PrivateCacheMiddleware:
+    PRIVATE_PREFIXES = ("/lavoro/", "/admin/", "/accedi/", "/esci/")
+    PUBLIC_PREFIXES = ("/trasparenza/", "/static/", "/salute/")
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        path = request.path_info
+        if path.startswith(self.PUBLIC_PREFIXES):
+            return response
+        if path.startswith(self.PRIVATE_PREFIXES) or _signed_in(request):
+            patch_cache_control(response, private=True, no_store=True)
+        return response
+
+
+def _signed_in(request: HttpRequest) -> bool:
+    """Without a session cookie nobody is signed in: the session is not even looked at."""
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
 
 
 class RequestSizeLimitMiddleware:

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
+    "config.middleware.PrivateCacheMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.middleware.RequestSizeLimitMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
@@ -76,6 +77,7 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "config.nul.NulInputMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -264,11 +266,17 @@ if not DEBUG:
 
 # Log-in rate limiting (django-axes): after AXES_FAILURE_LIMIT wrong passwords for the same
 # user name from the same address, that pair is locked out for AXES_COOLOFF_TIME (an Italian page,
-# HTTP 429); a successful log-in resets the count. Behind a reverse proxy the client address is
-# the one the proxy appends to X-Forwarded-For (TRUSTED_PROXY_COUNT proxies in front).
+# HTTP 429); a successful log-in resets the count. Wider limits in the same cool-off time
+# (config/login_limits.py): AXES_IP_FAILURE_LIMIT failures from one address, whatever the user
+# names, lock that address; AXES_USERNAME_FAILURE_LIMIT failures for one user name, whatever the
+# addresses, lock that user name (0 turns a wider limit off). Behind a reverse proxy the client
+# address is the one the proxy appends to X-Forwarded-For (TRUSTED_PROXY_COUNT proxies in front).
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_IP_FAILURE_LIMIT = int(os.environ.get("AXES_IP_FAILURE_LIMIT", "30"))
+AXES_USERNAME_FAILURE_LIMIT = int(os.environ.get("AXES_USERNAME_FAILURE_LIMIT", "10"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "config.login_limits.LimitsHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.views.lockout"  # templates/registration/lockout.html, 429
 AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
@@ -289,7 +297,10 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A 4xx (a 403 from PermissionDenied, a bad Host header…) is one line, without the traceback
+    # Django attaches; a 500 keeps its traceback (config/log_filters.py).
+    "filters": {"client_errors": {"()": "config.log_filters.ClientErrorsWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["client_errors"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # django-axes logs every log-in at INFO; its attempts and lock-outs are in the database
     # (admin: "Axes"), so only its warnings go to the log.

@@ -19,6 +19,7 @@ urlpatterns = [
     path("salute/", site_views.health, name="health"),
 ]
 
+handler400 = site_views.error_400
 handler403 = site_views.error_403
 handler404 = site_views.error_404
 handler500 = site_views.error_500

@@ -3,8 +3,9 @@
 - ``/salute/`` (name "health"): 200 ``{"status": "ok", "database": "ok"}`` after a ``SELECT 1`` on
   the database (and on the read replica when there is one); 503 JSON when a database cannot be
   reached. No log-in, no session, no cookie, never cached.
-- ``handler403``/``handler404``/``handler500``: the Italian pages in templates/; a 500 caused by a
-  lost database connection (raised outside a view, e.g. saving the session) becomes the 503 page.
+- ``handler400``/``handler403``/``handler404``/``handler500``: the Italian pages in templates/; a
+  500 caused by a lost database connection (raised outside a view, e.g. saving the session)
+  becomes the 503 page.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def _page(template: str, status: int, request: HttpRequest | None = None, **cont
     return HttpResponse(loader.render_to_string(template, context, request=request), status=status)
 
 
+def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Rendered without the request: a bad Host header (DisallowedHost) is refused before the
+    user is known, and reading the host again would fail once more."""
+    return _page("400.html", 400)
+
+
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The reason is the view's own Italian message (PermissionDenied("…"))."""
     message = str(exception) if exception is not None else ""
@@ -73,15 +80,28 @@ def error_500(request: HttpRequest) -> HttpResponse:
 
 
 def lockout(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
-    """django-axes: too many failed log-ins for this user name from this address (429)."""
+    """django-axes: too many failed log-ins for this user name from this address, from this
+    address or for this user name (config/login_limits.py): 429, saying which."""
     from django.shortcuts import render
+
+    from config.login_limits import PAIR, lockout_reasons
 
     hours = settings.AXES_COOLOFF_TIME
     minutes = round(float(hours) * 60) if isinstance(hours, int | float) else None
+    try:
+        reasons = lockout_reasons(request, credentials)
+    except Exception:  # the page must come out whatever: the reason is a courtesy
+        logger.exception("Lock-out reason not available")
+        reasons = []
+    reason = reasons[0] if reasons else None
     response = render(
         request,
         "registration/lockout.html",
-        {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes},
+        {
+            "failure_limit": reason.limit if reason else settings.AXES_FAILURE_LIMIT,
+            "scope": reason.kind if reason else PAIR,
+            "minutes": minutes,
+        },
         status=429,
     )
     if minutes:

@@ -10,20 +10,17 @@ from organization.models import (
     Position,
     Unit,
 )
-from performance.admin_lock import cycle_scope
+from performance.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
 
 # Addresses typed without a scheme are https (Django 6's default; silences its deprecation).
 HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
 
-# Inputs of the scoring that the services change only while the whole cycle is open
-# (performance.services.plan.cycle_rules_update, unit_update): read-only in the admin otherwise.
-# The rest of a cycle's organization (names, referents, documents, periods) stays editable.
-CYCLE_LOCKED_FIELDS = ("rules",)
-UNIT_LOCKED_FIELDS = ("aggregation", "weight")
-
-
-def _closed(request, cycle_id: int | None) -> bool:
-    return cycle_id is not None and not cycle_scope(request, cycle_id).everything
+# The cycle's read-only rule (performance.editability, performance.admin_lock): from the
+# submission to the OIV on, everything of a cycle that the computed figures or the Relazione
+# depend on (its measurement rules, documents, periods, units and their tree, positions) is
+# read-only here as in the services, with the reason; none is reopened by a return with remarks.
+CYCLE_LOCK = LockPath(cycle="pk")
+IN_CYCLE_LOCK = LockPath(cycle="cycle_id")
 
 
 @admin.register(Organization)
@@ -33,21 +30,24 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "short_name", "tax_code"]
 
 
-class PlanDocumentInline(admin.TabularInline):
+class PlanDocumentInline(CycleLockedInline, admin.TabularInline):
+    parent_lock = CYCLE_LOCK
     formfield_overrides = HTTPS_URLS
     model = PlanDocument
     extra = 0
     fields = ["key", "kind", "title", "body", "number", "date"]
 
 
-class MeasurementPeriodInline(admin.TabularInline):
+class MeasurementPeriodInline(CycleLockedInline, admin.TabularInline):
+    parent_lock = CYCLE_LOCK
     model = MeasurementPeriod
     extra = 0
     fields = ["key", "name", "end_date", "is_final"]
 
 
 @admin.register(Cycle)
-class CycleAdmin(SimpleHistoryAdmin):
+class CycleAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = CYCLE_LOCK
     list_display = ["year", "organization", "title", "status", "updated_at"]
     list_filter = ["status", "organization"]
     search_fields = ["title", "organization__name"]
@@ -57,12 +57,17 @@ class CycleAdmin(SimpleHistoryAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The state changes only through the workflow's services (reports.services_workflow:
         # preconditions, audit trail, frozen versions, errata corrige), never by hand here.
-        fields = (*super().get_readonly_fields(request, obj), "status")
-        return fields + CYCLE_LOCKED_FIELDS if obj and _closed(request, obj.pk) else fields
+        return (*super().get_readonly_fields(request, obj), "status")
+
+    def save_model(self, request, obj, form, change):
+        if change:  # a revert from the history brings back an old state too: keep today's
+            obj.status = Cycle.objects.filter(pk=obj.pk).values_list("status", flat=True).get()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(PlanDocument)
-class PlanDocumentAdmin(admin.ModelAdmin):
+class PlanDocumentAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = IN_CYCLE_LOCK
     formfield_overrides = HTTPS_URLS
     list_display = ["title", "kind", "number", "date", "cycle"]
     list_filter = ["kind", "cycle"]
@@ -71,27 +76,26 @@ class PlanDocumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(MeasurementPeriod)
-class MeasurementPeriodAdmin(admin.ModelAdmin):
+class MeasurementPeriodAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = IN_CYCLE_LOCK
     list_display = ["name", "end_date", "is_final", "cycle"]
     list_filter = ["is_final", "cycle"]
     search_fields = ["name"]
     list_select_related = ["cycle__organization"]
 
 
-class ChildUnitInline(admin.TabularInline):
+class ChildUnitInline(CycleLockedInline, admin.TabularInline):
+    parent_lock = IN_CYCLE_LOCK
     model = Unit
     fk_name = "parent"
     extra = 0
     fields = ["key", "name", "kind", "aggregation", "weight", "offices", "order"]
     show_change_link = True
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return fields + UNIT_LOCKED_FIELDS if obj and _closed(request, obj.cycle_id) else fields
-
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = IN_CYCLE_LOCK
     list_display = ["name", "kind", "parent", "aggregation", "offices", "cycle"]
     list_filter = ["kind", "aggregation", "cycle"]
     search_fields = ["name", "key"]
@@ -99,13 +103,10 @@ class UnitAdmin(admin.ModelAdmin):
     autocomplete_fields = ["parent", "referents"]
     inlines = [ChildUnitInline]
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return fields + UNIT_LOCKED_FIELDS if obj and _closed(request, obj.cycle_id) else fields
-
 
 @admin.register(Position)
-class PositionAdmin(admin.ModelAdmin):
+class PositionAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+    cycle_lock = IN_CYCLE_LOCK
     list_display = ["title", "kind", "holder", "unit", "cycle"]
     list_filter = ["kind", "cycle"]
     search_fields = ["title", "holder"]

@@ -83,6 +83,8 @@ class PlanDocument(models.Model):
     date = models.DateField("data deliberazione", null=True, blank=True)
     url = models.URLField("collegamento", blank=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = "documento di programmazione"
         verbose_name_plural = "documenti di programmazione"
@@ -103,6 +105,8 @@ class MeasurementPeriod(models.Model):
     name = models.CharField("nome", max_length=200)
     end_date = models.DateField("data di riferimento")
     is_final = models.BooleanField("consuntivo di fine anno", default=False)
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = "periodo di misurazione"
@@ -162,6 +166,8 @@ class Unit(models.Model):
         verbose_name="referenti",
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = "unità organizzativa"
         verbose_name_plural = "unità organizzative"
@@ -195,6 +201,8 @@ class Position(models.Model):
     )
     weight = models.DecimalField("peso", max_digits=9, decimal_places=4, default=1)
     order = models.PositiveIntegerField("ordine", default=0)
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = "posizione"

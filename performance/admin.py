@@ -9,6 +9,7 @@ from performance.models import (
     Actual,
     Indicator,
     Objective,
+    PendingImport,
     Perspective,
     StatedFigure,
     StrategicObjective,
@@ -205,3 +206,24 @@ class StatedFigureAdmin(CycleLockedAdmin, admin.ModelAdmin):
     list_display = ["ref", "label", "node", "value", "sum", "count", "cycle"]
     list_filter = ["cycle", "ref"]
     search_fields = ["label", "node", "ref"]
+
+
+@admin.register(PendingImport)
+class PendingImportAdmin(admin.ModelAdmin):
+    """Imports waiting for confirmation and their outcome: written by the import pages only
+    (performance.services.imports.pending); the token, which confirms one, is not shown."""
+
+    list_display = ["created_at", "original_name", "kind", "cycle", "user", "state", "finished_at"]
+    list_filter = ["state", "kind", "cycle"]
+    search_fields = ["original_name", "sha256", "user__username"]
+    list_select_related = ["cycle__organization", "user"]
+    exclude = ["token"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -19,14 +19,25 @@ and reports.services; the views that show a form or hide a button), driven by th
 ``edit_scope(cycle)`` reads the state (one query, two when the cycle was returned);
 ``EditScope.refusal(...)`` is the Italian reason shown to the user ("" when allowed);
 ``ensure_editable(...)`` raises ReadOnlyError (a ValidationError) with that reason.
+
+Writes and changes of state never cross: inside a transaction, ``edit_scope`` (and so
+``ensure_editable``) reads the cycle's row with a shared lock held until the commit
+(PostgreSQL ``FOR SHARE``; ``FOR UPDATE`` where the database has no shared lock; SQLite has one
+writer at a time anyway). The workflow's transitions lock the same row ``FOR UPDATE``
+(reports.services_workflow), so a submission to the OIV waits for the writes already checked,
+and a write that starts after it sees the new state and is refused. Writers check inside their
+transaction: ``with editing(cycle, objective=...):`` opens it, locks, checks, and yields the
+scope.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models, router, transaction
 
 from organization.models import Cycle
 
@@ -173,11 +184,31 @@ def edit_scope(cycle: Cycle | int, *, fresh: bool = True) -> EditScope:
     if isinstance(cycle, Cycle) and not fresh:
         return scope_for(year=cycle.year, status=cycle.status, cycle_id=cycle.pk)
     cycle_id = cycle.pk if isinstance(cycle, Cycle) else int(cycle)
-    row = Cycle.objects.filter(pk=cycle_id).values_list("year", "status").first()
+    row = _state_row(cycle_id)
     if row is None:
         raise Cycle.DoesNotExist(f"ciclo {cycle_id} inesistente")
     year, status = row
     return scope_for(year=year, status=status, cycle_id=cycle_id)
+
+
+def _state_row(cycle_id: int) -> tuple[int, str] | None:
+    """(year, status) of the cycle; inside a transaction with the row locked until the commit
+    (shared where the database can: concurrent writers do not wait for each other, only for a
+    change of state, which locks the row for update)."""
+    alias = router.db_for_write(Cycle)
+    connection = connections[alias]
+    if not connection.in_atomic_block:
+        return Cycle.objects.filter(pk=cycle_id).values_list("year", "status").first()
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Cycle._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT year, status FROM {table} WHERE id = %s FOR SHARE", [cycle_id])
+            row = cursor.fetchone()
+        return tuple(row) if row else None
+    queryset = Cycle.objects.using(alias).filter(pk=cycle_id)
+    if connection.features.has_select_for_update:
+        queryset = queryset.select_for_update()
+    return queryset.values_list("year", "status").first()
 
 
 def _id(value: models.Model | int | None) -> int | None:
@@ -210,6 +241,25 @@ def ensure_editable(
     scope = edit_scope(cycle)
     scope.ensure(objective_id=_id(objective), section_key=section_key)
     return scope
+
+
+@contextmanager
+def editing(
+    cycle: Cycle | int,
+    *,
+    objective: models.Model | int | None = None,
+    section_key: str | None = None,
+    for_update: bool = False,
+) -> Iterator[EditScope]:
+    """A transaction for a change that ``ensure_editable`` allows: the cycle's row stays locked
+    (shared) until the commit, so no change of state happens between the check and the write.
+    ``for_update``: the change writes the cycle's own row (its rules), which is then locked for
+    update from the start (two shared locks both upgraded would deadlock)."""
+    with transaction.atomic():
+        if for_update:
+            cycle_id = cycle.pk if isinstance(cycle, Cycle) else int(cycle)
+            Cycle.objects.select_for_update().filter(pk=cycle_id).values_list("pk").first()
+        yield ensure_editable(cycle, objective=objective, section_key=section_key)
 
 
 REOPENED_ONLY = "Non riaperto dall'OIV: in sola lettura fino alla validazione"

@@ -22,6 +22,7 @@ rule, the justification of an override and the versions are checked by the servi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,6 +31,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
+from config.nul import has_nul, name_nul_errors, nul_message
 from performance import parsing, scoring
 from performance.models import Actual
 from performance.selectors_entry import EntryObjective, EntryRow
@@ -42,6 +44,7 @@ VALUE_DECIMALS = 4  # Actual.value_number
 K_DECIMALS = 2  # Actual.value_k / value_n
 PCT_DECIMALS = 2  # Actual.override_pct
 _TRUE_FLAGS = {True, "1", "on", "true", "sì", "si"}
+_VERSION = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -169,17 +172,23 @@ def _number(
     return value
 
 
-def _date(raw: str, label: str) -> dt.date | None:
+def _date(raw: str, label: str, window: parsing.DateWindow | None) -> dt.date | None:
     try:
-        return parsing.parse_date(raw)
+        return parsing.parse_date(raw, window=window)
     except parsing.ParseError as error:
         raise parsing.ParseError(f"{label}: {error}") from None
 
 
 def _parse_value(
-    spec: Mapping, inputs: Mapping[str, Any], *, prefix: str = "", part_label: str = ""
+    spec: Mapping,
+    inputs: Mapping[str, Any],
+    *,
+    prefix: str = "",
+    part_label: str = "",
+    window: parsing.DateWindow | None = None,
 ) -> tuple[dict, list[str], dict[str, str]]:
-    """(Actual value fields, texts as typed, errors by input name) for one value."""
+    """(Actual value fields, texts as typed, errors by input name) for one value; dates within
+    ``window`` (the cycle's) when given."""
     kind = spec.get("kind") if isinstance(spec, Mapping) else None
     specs = {s.kind: s for s in value_inputs(spec, prefix=prefix, part_label=part_label)}
     fields: dict = {}
@@ -199,7 +208,7 @@ def _parse_value(
         for index, part in enumerate(spec.get("parts") or []):
             label = labels[index] if index < len(labels) else f"Parte {index + 1}"
             part_fields, part_typed, part_errors = _parse_value(
-                part, inputs, prefix=f"{prefix}p{index}-", part_label=label
+                part, inputs, prefix=f"{prefix}p{index}-", part_label=label, window=window
             )
             errors.update(part_errors)
             typed += part_typed
@@ -210,7 +219,7 @@ def _parse_value(
     if kind == "deadline":
         date_spec, flag_spec = specs["date"], specs["not_done"]
         raw = _raw(inputs, date_spec.name)
-        fields["value_date"] = attempt(date_spec.name, lambda: _date(raw, date_spec.label))
+        fields["value_date"] = attempt(date_spec.name, lambda: _date(raw, date_spec.label, window))
         if _flag(inputs, flag_spec.name):
             if raw:
                 errors[date_spec.name] = (
@@ -232,7 +241,9 @@ def _parse_value(
                 raise parsing.ParseError(f"{done_spec.label}: {error}") from None
 
         fields["value_done"] = attempt(done_spec.name, done)
-        fields["value_date"] = attempt(date_spec.name, lambda: _date(raw_date, date_spec.label))
+        fields["value_date"] = attempt(
+            date_spec.name, lambda: _date(raw_date, date_spec.label, window)
+        )
         if fields["value_done"] is False and fields["value_date"] is not None:
             errors[date_spec.name] = f"{date_spec.label}: una fase non realizzata non ha una data"
         typed += [_typed(part_label, t) for t in (raw_done, raw_date) if t]
@@ -299,11 +310,32 @@ NOTE_LABEL = "Nota"
 SOURCE_LABEL = "Fonte del dato"
 
 
-def parse_row(spec: Mapping, inputs: Mapping[str, Any]) -> ParsedRow:
+def _labels(spec: Mapping) -> dict[str, str]:
+    """The label of every input of a row, by input name."""
+    labels = {s.name: s.label for s in value_inputs(spec)}
+    labels.update(
+        override_pct=OVERRIDE_PCT_LABEL,
+        override_reason=OVERRIDE_REASON_LABEL,
+        note=NOTE_LABEL,
+        source=SOURCE_LABEL,
+    )
+    return labels
+
+
+def parse_row(
+    spec: Mapping, inputs: Mapping[str, Any], *, window: parsing.DateWindow | None = None
+) -> ParsedRow:
     """Parse the raw inputs of one row (keys: the input suffixes, "note", "source",
     "override_pct", "override_reason"). Errors are in ``errors`` by input name, in Italian,
-    each naming its field."""
-    fields, typed, errors = _parse_value(spec, inputs)
+    each naming its field. Dates must be within ``window`` (the cycle's, see
+    parsing.cycle_date_window; without it: plausible dates). An input containing NUL is an
+    error (the form's fields refuse it before; the live preview's JSON gets here)."""
+    labels = _labels(spec)
+    refused = {n: nul_message(labels.get(n, n)) for n, v in inputs.items() if has_nul(v)}
+    if refused:
+        inputs = {name: ("" if name in refused else v) for name, v in inputs.items()}
+    fields, typed, errors = _parse_value(spec, inputs, window=window)
+    errors.update(refused)
     override_pct = None
     try:
         override_pct = _number(
@@ -480,15 +512,24 @@ class UnitValuesForm(forms.Form):
     """
 
     def __init__(
-        self, data=None, *, groups: list[EntryObjective], initial: dict | None = None
+        self,
+        data=None,
+        *,
+        groups: list[EntryObjective],
+        initial: dict | None = None,
+        year: int | None = None,
     ) -> None:
         super().__init__(data=data, initial=initial)
         self.groups = groups
+        # dates within the cycle's window (parsing.cycle_date_window); without the cycle's year
+        # only plausible dates
+        self.window = parsing.cycle_date_window(year) if year is not None else None
         self.editable_rows = [row for group in groups for row in group.rows if row.editable]
         self.rows_to_save: list[RowInput] = []
         self._row_errors: dict[int, list[str]] = {}
         for row in self.editable_rows:
             self._add_fields(row)
+        name_nul_errors(self.fields)
 
     def _add_fields(self, row: EntryRow) -> None:
         prefix = f"t{row.target.pk}-"
@@ -548,11 +589,12 @@ class UnitValuesForm(forms.Form):
                 for name, value in cleaned.items()
                 if name.startswith(prefix)
             }
-            parsed = parse_row(row.target.rule, inputs)
+            parsed = parse_row(row.target.rule, inputs, window=self.window)
             for name, message in parsed.errors.items():
                 self.add_error(prefix + name, message)
             raw_version = (cleaned.get(prefix + "version") or "").strip()
-            if raw_version and not raw_version.isdigit():
+            # ASCII digits (isdigit() takes "²", which int() refuses), at most a bigint
+            if raw_version and not _VERSION.fullmatch(raw_version):
                 self._row_errors.setdefault(row.target.pk, []).append(
                     "Versione del valore non valida: ricaricare la pagina."
                 )
@@ -615,7 +657,10 @@ class UnitValuesForm(forms.Form):
                     )
                     if row.in_conflict:
                         inputs = {s.name: row.inputs[i].value() for i, s in enumerate(specs)}
-                        row.typed = parse_row(entry.target.rule, inputs).text or "(nessun valore)"
+                        row.typed = (
+                            parse_row(entry.target.rule, inputs, window=self.window).text
+                            or "(nessun valore)"
+                        )
                 rows.append(row)
             out.append(FormGroup(objective=group.objective, rows=rows))
         return out

@@ -1,7 +1,13 @@
 """Forms for managing the plan: what the controllo di gestione types, parsed the Italian way
 ("4,6", "31/07/2019"). Forms check the input; the services (performance/services/plan.py)
 validate and write. A target's rule is built from a friendly form per kind and checked with
-scoring.validate_spec, whose Italian message is shown next to the field it names."""
+scoring.validate_spec, whose Italian message is shown next to the field it names.
+
+Input rules (performance/parsing.py): ASCII digits only, in decimals and whole numbers alike;
+dates of a cycle's forms (deadlines, also of the parts of a multi-part rule, and plan-update
+deliberations) within the cycle's window (parsing.cycle_date_window); the JSON of a multi-part
+rule read by performance/json_input.py (no NaN/Infinity, bounded size and depth); NUL refused in
+every text field, with a message naming the field (config/nul.py)."""
 
 from __future__ import annotations
 
@@ -17,16 +23,23 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import QueryDict
 
+from config.nul import name_nul_errors
 from organization.models import Cycle, PlanDocument, Position, Unit
-from performance import scoring
+from performance import json_input, scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective
-from performance.parsing import ParseError, parse_date, parse_number
+from performance.parsing import DateWindow, ParseError, cycle_date_window, parse_date, parse_number
 from performance.selectors_plan import RULE_KIND_LABELS
 from performance.services.plan import INDICATOR_FIELDS, snapshot
 
 SEEN_SALT = "performance.forms_plan.seen"
 
 # ------------------------------------------------------------------------------ Italian fields
+
+
+def _named(field: forms.Field, error: ParseError) -> ValidationError:
+    """A parser's message, prefixed with the field's label."""
+    label = str(field.label or "").strip()
+    return ValidationError(f"{label}: {error}" if label else str(error), code="invalid")
 
 
 class ItalianDecimalField(forms.CharField):
@@ -37,7 +50,7 @@ class ItalianDecimalField(forms.CharField):
         try:
             return parse_number(value, allow_percent=True)
         except ParseError as error:
-            raise ValidationError(str(error), code="invalid") from error
+            raise _named(self, error) from error
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
@@ -46,7 +59,10 @@ class ItalianDecimalField(forms.CharField):
 
 
 class ItalianDateField(forms.CharField):
-    """A date as dd/mm/yyyy (also 31.07.2019 or ISO); None if empty."""
+    """A date as dd/mm/yyyy (also 31.07.2019 or ISO); None if empty. Within ``window`` (set by
+    the forms of a cycle: the cycle's window), always a plausible date."""
+
+    window: DateWindow | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.TextInput(attrs={"placeholder": "gg/mm/aaaa"}))
@@ -55,14 +71,25 @@ class ItalianDateField(forms.CharField):
     def to_python(self, value: Any) -> dt.date | None:
         value = super().to_python(value)
         try:
-            return parse_date(value)
+            return parse_date(value, window=self.window)
         except ParseError as error:
-            raise ValidationError(str(error), code="invalid") from error
+            raise _named(self, error) from error
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, dt.date):
             return value.strftime("%d/%m/%Y")
         return value
+
+
+class AsciiIntegerField(forms.IntegerField):
+    """A whole number in ASCII digits: Django's IntegerField reads "٢٠١٩" or "２０１９" as 2019."""
+
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, str) and any(ch.isdigit() and not ch.isascii() for ch in value):
+            raise ValidationError(
+                f"{self.label}: «{value.strip()}»: usare solo le cifre da 0 a 9", code="invalid"
+            )
+        return super().to_python(value)
 
 
 class PlanForm(forms.Form):
@@ -78,8 +105,12 @@ class PlanForm(forms.Form):
     # the model fields the form changes (the snapshot in ``seen``)
     model_fields: tuple[str, ...] = ()
 
+    # the dates a form of a cycle accepts (set_cycle_window); None: plausible dates
+    date_window: DateWindow | None = None
+
     def __init__(self, *args: Any, editing: models.Model | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        name_nul_errors(self.fields)  # "Nome: contiene un carattere non ammesso (NUL)"
         self.editing = editing
         if editing is not None:
             self.fields["seen"] = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -96,6 +127,13 @@ class PlanForm(forms.Form):
     def full_clean(self) -> None:
         super().full_clean()
         self._mark_invalid()
+
+    def set_cycle_window(self, cycle: Cycle) -> None:
+        """The dates of this form within the window of ``cycle`` (parsing.cycle_date_window)."""
+        self.date_window = cycle_date_window(cycle.year)
+        for field in self.fields.values():
+            if isinstance(field, ItalianDateField):
+                field.window = self.date_window
 
     def _mark_invalid(self) -> None:
         for name in self.errors:
@@ -223,7 +261,7 @@ class IndicatorForm(PlanForm):
     )
     direction = forms.ChoiceField(label="Direzione", choices=Indicator.Direction.choices)
     baseline_value = ItalianDecimalField(label="Valore di partenza", required=False)
-    baseline_year = forms.IntegerField(
+    baseline_year = AsciiIntegerField(
         label="Anno del valore di partenza", required=False, min_value=1990, max_value=2100
     )
     baseline_text = forms.CharField(
@@ -433,11 +471,9 @@ class RuleFieldsForm(PlanForm):
                 {"multi": "obiettivo in più parti: indicare le parti (almeno due)"}
             )
         try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise ValidationError(
-                {"multi": f"JSON non valido (riga {error.lineno}, colonna {error.colno})"}
-            ) from error
+            parsed = json_input.loads(raw)
+        except json_input.JSONInputError as error:
+            raise ValidationError({"multi": str(error)}) from error
         if isinstance(parsed, list):
             parsed = {"parts": parsed}
         if not isinstance(parsed, dict):
@@ -455,7 +491,7 @@ class RuleFieldsForm(PlanForm):
             return data  # a number or a date that could not be read: already reported
         try:
             spec = self._spec(kind, data)
-            scoring.validate_spec(spec)
+            self._check_due_dates(kind, scoring.validate_spec(spec))
         except ValidationError as error:
             for name, errors in error.error_dict.items():
                 self.add_error(name, errors)
@@ -465,6 +501,21 @@ class RuleFieldsForm(PlanForm):
             return data
         data["rule"] = spec
         return data
+
+    def _check_due_dates(self, kind: str, spec: Mapping, label: str = "") -> None:
+        """The deadlines of the parts of a multi-part rule within the form's window (a plain
+        deadline is checked by its field)."""
+        if self.date_window is None or kind != "multi":
+            return
+        for index, part in enumerate(spec.get("parts") or []):
+            where = f"{label}parte {index + 1}"
+            if part.get("kind") == "multi":
+                self._check_due_dates("multi", part, f"{where}, ")
+            elif isinstance(part.get("due"), dt.date):
+                try:
+                    self.date_window.check(part["due"], part["due"].isoformat())
+                except ParseError as error:
+                    raise ValidationError({"multi": f"{where}: scadenza: {error}"}) from None
 
     @property
     def rule_groups(self) -> list[dict]:
@@ -506,6 +557,7 @@ class TargetForm(RuleFieldsForm):
         units = Unit.objects.filter(cycle=cycle).order_by("order", "id")
         self.fields["unit"].queryset = units
         self.fields["office"].queryset = units
+        self.set_cycle_window(cycle)
 
 
 class DocumentFieldsForm(PlanForm):
@@ -530,6 +582,7 @@ class DocumentFieldsForm(PlanForm):
         ).order_by("date", "id")
         if not self.is_bound and self.fields["document"].queryset.exists():
             self.fields["document"].initial = self.fields["document"].queryset.last()
+        self.set_cycle_window(cycle)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -621,7 +674,7 @@ def _rules_error(data: Mapping, field: str) -> str | None:
 
 class RoundingRowForm(PlanForm):
     level = forms.ChoiceField(label="Livello", choices=[("", "—"), *LEVELS], required=False)
-    decimals = forms.IntegerField(label="Decimali", required=False, initial=2)
+    decimals = AsciiIntegerField(label="Decimali", required=False, initial=2)
     mode = forms.ChoiceField(label="Arrotondamento", choices=ROUNDING_MODES, required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -677,7 +730,7 @@ BandFormSet = forms.formset_factory(BandRowForm, extra=1)
 class CycleRulesForm(PlanForm):
     points_per_day = ItalianDecimalField(label="Punti di penalità per giorno di ritardo")
     floor = ItalianDecimalField(label="Soglia minima per i ritardi (%)")
-    grace_days = forms.IntegerField(label="Giorni di tolleranza", min_value=0, initial=0)
+    grace_days = AsciiIntegerField(label="Giorni di tolleranza", min_value=0, initial=0)
     roll_up_uses_rounded = forms.BooleanField(
         label="Il livello superiore usa le cifre arrotondate", required=False
     )

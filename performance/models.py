@@ -25,6 +25,8 @@ class Perspective(models.Model):
     weight = models.DecimalField("peso", max_digits=9, decimal_places=4, default=1)
     order = models.PositiveIntegerField("ordine", default=0)
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = "prospettiva"
         verbose_name_plural = "prospettive"
@@ -51,6 +53,8 @@ class StrategicObjective(models.Model):
     title = models.CharField("titolo", max_length=500)
     weight = models.DecimalField("peso", max_digits=9, decimal_places=4, default=1)
     order = models.PositiveIntegerField("ordine", default=0)
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = "obiettivo strategico"
@@ -329,3 +333,51 @@ class StatedFigure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ref} – {self.label}: {self.value}"
+
+
+class PendingImport(models.Model):
+    """A file uploaded to the workspace's import page, checked by a dry run and waiting for its
+    confirmation (performance/services/imports/pending.py). The file itself stays in
+    MEDIA_ROOT/importazioni-in-attesa/<token>.<format> until the import ends; this row says whose
+    it is and what became of it. A confirmation claims the row (pending -> applying) with one
+    conditional update, so that two confirmations of the same token never both apply."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "in attesa di conferma"
+        APPLYING = "applying", "in corso"
+        APPLIED = "applied", "applicata"
+        CANCELLED = "cancelled", "annullata"
+        FAILED = "failed", "non applicata"
+
+    class Kind(models.TextChoices):  # performance.services.imports.KINDS
+        PLAN = "piano", "piano"
+        VALUES = "valori", "valori rilevati"
+
+    token = models.CharField("codice", max_length=32, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name="caricata da",
+    )
+    cycle = models.ForeignKey(
+        Cycle, on_delete=models.CASCADE, related_name="pending_imports", verbose_name="ciclo"
+    )
+    kind = models.CharField("contenuto", max_length=10, choices=Kind)
+    format = models.CharField("formato", max_length=4)
+    original_name = models.CharField("nome del file", max_length=200, blank=True)
+    sha256 = models.CharField("impronta SHA-256", max_length=64)
+    size = models.PositiveIntegerField("dimensione (byte)")
+    state = models.CharField("stato", max_length=10, choices=State, default=State.PENDING)
+    outcome = models.TextField("esito", blank=True)
+    created_at = models.DateTimeField("caricata il", default=timezone.now)
+    finished_at = models.DateTimeField("conclusa il", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "importazione in attesa"
+        verbose_name_plural = "importazioni in attesa"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "created_at"], name="pending_import_state")]
+
+    def __str__(self) -> str:
+        return f"{self.original_name or self.token} ({self.get_state_display()})"

@@ -85,6 +85,10 @@ def dec(value: object, field_name: str = "valore") -> Decimal:
         text = str(value).strip().replace(" ", "")
         if "," in text:
             text = text.replace(".", "").replace(",", ".")
+        if not text.isascii() or "_" in text:
+            # Decimal() reads any Unicode digit ("١٢٣", "１２３") and Python's "1_000": not a
+            # number anyone writes in a plan or a spreadsheet
+            raise ScoringError(f"{field_name}: «{value}» non è un numero")
         try:
             result = Decimal(text)
         except InvalidOperation:

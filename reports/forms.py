@@ -47,7 +47,12 @@ class VersionField(forms.CharField):
 
 
 def bounded_int(value, *, low: int, high: int, default: int) -> int:
-    """A count posted by the page (rows, columns), kept within bounds."""
+    """A count posted by the page (rows, columns), kept within bounds (ASCII digits: int()
+    would read "١٢" as 12)."""
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("-").removeprefix("+")
+        if not (digits.isascii() and digits.isdigit()):
+            return default
     try:
         number = int(value)
     except (TypeError, ValueError):

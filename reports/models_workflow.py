@@ -258,6 +258,8 @@ class RelazioneVersion(models.Model):
     html_sha256 = models.CharField("SHA-256 del documento HTML", max_length=64)
     data_csv = models.TextField("dati aperti (CSV)", blank=True)
     data_json = models.TextField("dati aperti (JSON)", blank=True)
+    data_csv_sha256 = models.CharField("SHA-256 dei dati aperti (CSV)", max_length=64, blank=True)
+    data_json_sha256 = models.CharField("SHA-256 dei dati aperti (JSON)", max_length=64, blank=True)
     pdf = models.FileField("PDF", upload_to=version_file_path, max_length=200, blank=True)
     pdf_sha256 = models.CharField("SHA-256 del PDF", max_length=64, blank=True)
     pdf_size = models.PositiveIntegerField("dimensione del PDF (byte)", null=True, blank=True)
@@ -312,6 +314,8 @@ class RelazioneVersion(models.Model):
         "html_sha256",
         "data_csv",
         "data_json",
+        "data_csv_sha256",
+        "data_json_sha256",
         "pdf",
         "pdf_sha256",
         "pdf_size",

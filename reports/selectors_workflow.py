@@ -13,9 +13,16 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from organization.models import Cycle, MeasurementPeriod
+from organization.models import Cycle, MeasurementPeriod, PlanDocument, Position, Unit
 from performance import scoring
-from performance.models import Actual, Indicator, Objective, Target
+from performance.models import (
+    Actual,
+    Indicator,
+    Objective,
+    Perspective,
+    StrategicObjective,
+    Target,
+)
 from performance.selectors import ScoredCycle, scored_targets
 from performance.services.cycle import value_from_actual
 from reports.models import ContextTable, Relazione, Section
@@ -86,6 +93,19 @@ def first_submission(*, cycle: Cycle) -> CycleTransition | None:
     if since is not None:
         transitions_ = transitions_.filter(at__gte=since)
     return transitions_.select_related("user").order_by("at", "id").first()
+
+
+def latest_submission(*, cycle: Cycle) -> CycleTransition | None:
+    """The latest submission (or new submission) to the OIV: what the OIV is reviewing."""
+    return last_transition(cycle=cycle, actions=SUBMISSIONS)
+
+
+def submitted_tree_sha256(*, cycle: Cycle) -> str:
+    """The digest of the computed tree (reports.services_workflow.cycle_tree) as it was when the
+    Relazione was last sent to the OIV ("" before the first submission, or for a submission
+    recorded before digests were kept)."""
+    submission = latest_submission(cycle=cycle)
+    return str((submission.data or {}).get("tree_sha256") or "") if submission else ""
 
 
 def consistency_review(*, cycle: Cycle) -> CycleTransition | None:
@@ -204,6 +224,16 @@ class Attention:
     changes: list[AttentionItem] = field(default_factory=list)
     submitted_at: dt.datetime | None = None
     late_days: int = DEFAULT_LATE_ENTRY_DAYS
+    # The computed tree's digest when the Relazione was last sent to the OIV, and now: they
+    # differ when something that changes a computed figure changed after the submission.
+    submitted_tree_sha256: str = ""
+    tree_sha256: str = ""
+
+    @property
+    def tree_changed(self) -> bool:
+        return bool(self.submitted_tree_sha256 and self.tree_sha256) and (
+            self.submitted_tree_sha256 != self.tree_sha256
+        )
 
     @property
     def total(self) -> int:
@@ -237,11 +267,17 @@ def _target_label(target: Target) -> str:
     return f"{target.indicator.name} – {where}"
 
 
-def attention(*, cycle: Cycle, scored: ScoredCycle) -> Attention:
+def attention(*, cycle: Cycle, scored: ScoredCycle, tree_sha256: str = "") -> Attention:
     """What deserves the OIV's attention first: overrides with their justification, excluded
     rows and neutralized objectives with their reasons, late entries, the discrepancies of the
-    consistency report, the changes made after the (first) submission of this version."""
-    out = Attention(late_days=late_entry_days())
+    consistency report, the changes made after the (first) submission of this version, and
+    (``tree_sha256``: the computed tree's digest now) whether the computed figures are still
+    those of the latest submission."""
+    out = Attention(
+        late_days=late_entry_days(),
+        submitted_tree_sha256=submitted_tree_sha256(cycle=cycle),
+        tree_sha256=tree_sha256,
+    )
     score = scored.score
     targets = {
         t.pk: t
@@ -332,21 +368,29 @@ def attention(*, cycle: Cycle, scored: ScoredCycle) -> Attention:
 # ----------------------------------------------------------------- changes after submission
 
 _IGNORED = {"id", "version", "updated_at", "recorded_at", "recorded_by", "updated_by", "order"}
+# The cycle's state changes by the workflow's transitions (listed on the cycle's page), not here.
+_IGNORED_BY_MODEL = {Cycle: {"status", "created_at"}}
 
 
 def _diff(model, before, after) -> list[str]:
     if before is None:
-        return ["creato"]
+        if after.history_type == "+":
+            return ["creato"]
+        return ["modificato (lo stato precedente non è registrato nello storico)"]
+    ignored = _IGNORED | _IGNORED_BY_MODEL.get(model, set())
     out = []
     for model_field in model._meta.concrete_fields:
         name = model_field.attname
-        if name in _IGNORED or name.endswith("_ptr_id"):
+        if name in ignored or name.endswith("_ptr_id"):
             continue
         old, new = getattr(before, name, None), getattr(after, name, None)
         if old != new:
             label = str(model_field.verbose_name)
             out.append(f"{label}: «{_short(old)}» → «{_short(new)}»")
-    return out or ["salvato senza modifiche ai contenuti"]
+    return out or [_UNCHANGED]
+
+
+_UNCHANGED = "salvato senza modifiche ai contenuti"
 
 
 def _short(value) -> str:
@@ -385,6 +429,14 @@ def changes_since(
         (Section, Q(relazione__cycle=cycle), "Sezione della Relazione"),
         (ContextTable, Q(relazione__cycle=cycle), "Tabella della Relazione"),
         (Relazione, Q(cycle=cycle), "Frontespizio della Relazione"),
+        # the structure and the measurement rules: they change computed figures too
+        (Cycle, Q(pk=cycle.pk), "Regole di misurazione del ciclo"),
+        (MeasurementPeriod, Q(cycle=cycle), "Periodo di misurazione"),
+        (Unit, Q(cycle=cycle), "Unità organizzativa"),
+        (Position, Q(cycle=cycle), "Posizione"),
+        (Perspective, Q(cycle=cycle), "Prospettiva"),
+        (StrategicObjective, Q(cycle=cycle), "Obiettivo strategico"),
+        (PlanDocument, Q(cycle=cycle), "Documento di programmazione"),
     ]
     out: list[AttentionItem] = []
     for model, scope, what in specs:
@@ -410,6 +462,8 @@ def changes_since(
             else:
                 changes = _diff(model, previous, record)
             before_by_id[record.id] = record
+            if model is Cycle and changes == [_UNCHANGED]:
+                continue  # a change of state only (a transition)
             objective_id, subject = _subject(model, record, targets, indicators, objectives)
             out.append(
                 AttentionItem(
@@ -441,6 +495,14 @@ def _subject(model, record, targets, indicators, objectives) -> tuple[int | None
         return None, record.title
     if model is ContextTable:
         return None, record.title
+    if model is Cycle:
+        return None, str(record.year)
+    if model is Perspective:
+        return None, f"{record.code}. {record.name}"[:200]
+    if model is StrategicObjective:
+        return None, f"{record.code} – {record.title}"[:200]
+    if model in (MeasurementPeriod, Unit):
+        return None, record.name
     return None, getattr(record, "title", "")
 
 

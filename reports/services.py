@@ -23,6 +23,7 @@ from django.utils.text import slugify
 from organization.models import Cycle, PlanDocument
 from performance import editability
 from performance.services.cycle import _Errors
+from reports import rendering
 from reports.models import ContextTable, Relazione, Section
 
 TITLE_MAX = 300
@@ -291,6 +292,11 @@ def _load_sections(value: Any, errors: _Errors) -> dict[str, dict]:
         if body is not None and not isinstance(body, str):
             errors.add(f"{path}.body", "il testo della sezione deve essere un testo (Markdown)")
             body = ""
+        try:
+            rendering.check_markdown((body or "").strip())
+        except rendering.MarkdownError as error:
+            name = rendering.section_name(Section(key=key, title=title or ""))
+            errors.add(f"{path}.body", f"il testo della sezione «{name}» {error.reason}")
         out[key] = {"title": title or "", "body": (body or "").strip()}
     return out
 
@@ -393,9 +399,15 @@ def section_update(
         errors["title"] = [f"Il titolo supera i {TITLE_MAX} caratteri."]
     if not isinstance(body, str):
         errors["body"] = ["Il testo deve essere un testo (Markdown)."]
+    else:
+        body = body.replace("\r\n", "\n").strip()
+        try:  # within the bounds of the renderer (length, nesting, brackets…): never a 500 later
+            rendering.check_markdown(body)
+        except rendering.MarkdownError as error:
+            named = Section(key=section.key, title=title or section.title)
+            errors["body"] = [rendering.section_problem_message(named, error.reason)]
     if errors:
         raise ValidationError(errors)
-    body = body.replace("\r\n", "\n").strip()
     with transaction.atomic():
         current = _claim(Section, section, expected_updated_at, "La sezione")
         current.title = title

@@ -33,7 +33,6 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.base import ContentFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -45,8 +44,8 @@ from organization.models import Cycle, MeasurementPeriod
 from performance import editability, scoring
 from performance.models import Objective, Target
 from performance.selectors import cycle_score, scored_targets
+from reports import integrity, services_pdf, signing, version_storage
 from reports import selectors_workflow as selectors
-from reports import services_pdf, signing
 from reports.models import ContextTable, Relazione, Section
 from reports.models_workflow import (
     CycleTransition,
@@ -357,7 +356,28 @@ def validate_reasons(cycle: Cycle) -> list[str]:
         )
     if not Relazione.objects.filter(cycle=cycle).exists():
         reasons.append("La Relazione del ciclo non è stata redatta.")
+    reasons += tree_changed_reasons(cycle)
     return reasons
+
+
+def tree_changed_reasons(cycle: Cycle, *, tree_sha256: str = "") -> list[str]:
+    """The computed figures are no longer those the OIV received with the latest submission
+    (something that changes them was changed afterwards, by whatever route): what the OIV
+    would validate is not what it reviewed. ``tree_sha256``: the digest now, when known."""
+    submitted = selectors.submitted_tree_sha256(cycle=cycle)
+    if not submitted:
+        return []
+    current = tree_sha256 or cycle_tree(cycle=cycle)[1]
+    if current == submitted:
+        return []
+    submission = selectors.latest_submission(cycle=cycle)
+    return [
+        "Le cifre calcolate non sono più quelle inviate all'OIV il "
+        f"{_date(submission.at if submission else None)}: qualcosa che le determina è stato "
+        "modificato dopo l'invio (vedere «Modifiche dopo l'invio all'OIV» nella revisione). "
+        "Restituire la Relazione con un'osservazione, perché il controllo di gestione verifichi "
+        "e la invii di nuovo."
+    ]
 
 
 def validate_warnings(cycle: Cycle) -> list[str]:
@@ -574,10 +594,22 @@ def consistency_review_record(*, cycle: Cycle, user: User, comment: str = "") ->
     )
 
 
+def _submission_data(locked: Cycle) -> dict:
+    """What a submission records: the digest of the computed tree the OIV receives (the review
+    and the validation compare it with the tree as it is then)."""
+    _, digest = cycle_tree(cycle=locked)
+    return {"tree_sha256": digest}
+
+
 def cycle_submit(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransition:
     """Send the Relazione to the OIV: from now on plan, values and Relazione are read-only."""
     return _transition(
-        cycle=cycle, user=user, action=Action.SUBMIT, check=submit_reasons, comment=comment
+        cycle=cycle,
+        user=user,
+        action=Action.SUBMIT,
+        check=submit_reasons,
+        comment=comment,
+        data=_submission_data,
     )
 
 
@@ -589,6 +621,7 @@ def cycle_resubmit(*, cycle: Cycle, user: User, comment: str = "") -> CycleTrans
         action=Action.RESUBMIT,
         check=lambda c: submit_reasons(c, resubmit=True),
         comment=comment,
+        data=_submission_data,
     )
 
 
@@ -1136,6 +1169,29 @@ def validation_context(
     }
 
 
+STORAGE_REFUSED = (
+    "Non è stato possibile salvare i file della versione (PDF della Relazione e documento di "
+    "validazione) nell'archivio dei documenti: nulla è stato validato. Avvisare "
+    "l'amministratore del sistema (spazio su disco, permessi o disponibilità della cartella dei "
+    "documenti) e ripetere la validazione."
+)
+
+
+def _storage_prepare(*, year: int) -> None:
+    """Before the seconds of rendering: remove what an interrupted validation left in the
+    year's versions folder (reports.version_storage.orphans_clean) and check that the folder
+    takes a file (TransitionRefused with STORAGE_REFUSED otherwise)."""
+    try:
+        version_storage.orphans_clean(year=year)
+    except OSError:
+        logger.warning("Relazione %s: orphan version files not cleaned", year, exc_info=True)
+    try:
+        version_storage.probe(year=year)
+    except OSError as error:
+        logger.exception("Relazione %s: the versions folder does not take files", year)
+        raise TransitionRefused([STORAGE_REFUSED]) from error
+
+
 def cycle_validate(
     *,
     cycle: Cycle,
@@ -1163,6 +1219,7 @@ def cycle_validate(
     kind = RelazioneVersion.Kind.ERRATA if previous else RelazioneVersion.Kind.ORIGINAL
     errata = selectors.last_transition(cycle=current, actions=[Action.ERRATA])
     errata_note = errata.comment if (previous and errata) else ""
+    _storage_prepare(year=current.year)
 
     frozen = freeze(cycle=current, number=number)
     members = [{"name": m.name, "role": m.role} for m in selectors.oiv_members(cycle=current)]
@@ -1211,6 +1268,8 @@ def cycle_validate(
         html_sha256=frozen.html_sha256,
         data_csv=frozen.data_csv,
         data_json=frozen.data_json,
+        data_csv_sha256=sha256(frozen.data_csv),
+        data_json_sha256=sha256(frozen.data_json),
         pdf_sha256=frozen.pdf_sha256,
         pdf_size=len(frozen.pdf) if frozen.pdf is not None else None,
         pdf_signed=frozen.pdf_signed,
@@ -1228,16 +1287,24 @@ def cycle_validate(
         validation_pdf_error=validation_error,
         created_at=validated_at,
     )
-    stored: list = []
+    # The files under temporary names now, at their own names once the row is committed
+    # (reports.version_storage): never a file of a version without its row, nor a suffixed name.
+    pending: list[version_storage.Pending] = []
+    outermost = not transaction.get_connection().in_atomic_block
     try:
-        if frozen.pdf is not None:
-            version.pdf.save(version.pdf_name, ContentFile(frozen.pdf), save=False)
-            stored.append(version.pdf)
-        if validation_pdf is not None:
-            version.validation_pdf.save(
-                version.validation_pdf_name, ContentFile(validation_pdf), save=False
-            )
-            stored.append(version.validation_pdf)
+        files = [
+            ("pdf", version.pdf_name, frozen.pdf),
+            ("validation_pdf", version.validation_pdf_name, validation_pdf),
+        ]
+        try:
+            for field_name, filename, content in files:
+                if content is not None:
+                    name = version_storage.file_name(version, field_name, filename)
+                    pending.append(version_storage.write_temporary(name, content))
+                    setattr(version, field_name, name)
+        except OSError as error:
+            logger.exception("Relazione %s v%s: version files not written", current.year, number)
+            raise TransitionRefused([STORAGE_REFUSED]) from error
         with transaction.atomic():
             locked = _lock(current)
             _check(locked, Action.VALIDATE, validate_reasons)
@@ -1249,6 +1316,17 @@ def cycle_validate(
                 raise TransitionRefused(
                     ["I dati del ciclo sono cambiati durante la validazione: ripeterla."]
                 )
+            try:
+                version_storage.claim(pending)
+            except version_storage.NameTaken as taken:
+                logger.error("Relazione %s v%s: %s is a version's", locked.year, number, taken)
+                raise TransitionRefused(
+                    [
+                        f"Il file «{taken.name}» esiste già e appartiene a un'altra versione: "
+                        "nulla è stato validato. Verificare le versioni (manage.py "
+                        "verify_versions) e avvisare l'amministratore del sistema."
+                    ]
+                ) from taken
             version.cycle = locked
             version.save()
             now = timezone.now()
@@ -1268,9 +1346,14 @@ def cycle_validate(
                     "tree_sha256": version.tree_sha256,
                 },
             )
+            if outermost:
+                transaction.on_commit(lambda: version_storage.move_into_place(pending))
+        if not outermost:
+            # Inside a caller's transaction (a script, the test suite) the commit is the
+            # caller's: the files move now; an outer rollback leaves orphans for orphans_clean.
+            version_storage.move_into_place(pending)
     except BaseException:
-        for stored_file in stored:
-            stored_file.storage.delete(stored_file.name)
+        version_storage.discard(pending)
         raise
     cycle.status = Status.VALIDATED
     return version
@@ -1279,33 +1362,11 @@ def cycle_validate(
 # ------------------------------------------------------------------------------ integrity
 
 
-@dataclass(frozen=True)
-class Integrity:
-    ok: bool
-    problems: list[str]
+Integrity = integrity.Integrity
 
 
 def version_verify(*, version: RelazioneVersion) -> Integrity:
-    """Recompute every digest of a frozen version from what is stored (database and files)."""
-    problems = []
-    if sha256(version.html) != version.html_sha256:
-        problems.append("Il documento HTML non corrisponde alla sua impronta.")
-    if sha256(_canonical(version.tree_json)) != version.tree_sha256:
-        problems.append("L'albero calcolato non corrisponde alla sua impronta.")
-    if sha256(version.validation_html) != version.validation_html_sha256:
-        problems.append("Il documento di validazione non corrisponde alla sua impronta.")
-    for file, digest, label in (
-        (version.pdf, version.pdf_sha256, "Il PDF della Relazione"),
-        (version.validation_pdf, version.validation_pdf_sha256, "Il PDF della validazione"),
-    ):
-        if not file:
-            continue
-        try:
-            with file.open("rb") as handle:
-                content = handle.read()
-        except OSError:
-            problems.append(f"{label} non è leggibile.")
-            continue
-        if sha256(content) != digest:
-            problems.append(f"{label} non corrisponde alla sua impronta.")
-    return Integrity(not problems, problems)
+    """Recompute every digest of a frozen version from what is stored (database and files):
+    reports.integrity.verify, nothing taken from the cache. The problems name the version and
+    the part (the file's name)."""
+    return integrity.verify(version=version)

@@ -17,7 +17,13 @@ from performance.views.common import cycle_for, persona_required
 from reports import selectors, selectors_workflow
 from reports.forms import RelazioneForm, SectionForm, TableForm, bounded_int
 from reports.models import Relazione, Section
-from reports.rendering import FIGURE_TOKENS, render_section
+from reports.rendering import (
+    FIGURE_TOKENS,
+    MarkdownError,
+    check_markdown,
+    render_section,
+    section_problem_message,
+)
 from reports.services import (
     MAX_COLUMNS,
     MAX_ROWS,
@@ -142,8 +148,16 @@ def section_edit(request: HttpRequest, year: int, key: str) -> HttpResponse:
         form = SectionForm(request.POST)
         if form.is_valid():
             if request.POST.get("action") == "preview":
-                figures = selectors.relazione_figures(cycle=cycle)
-                preview = render_section(Section(body=form.cleaned_data["body"]), figures)
+                body = form.cleaned_data["body"]
+                try:  # the same bounds as saving: a clear message, not a slow or failed render
+                    check_markdown(body)
+                except MarkdownError as error:
+                    form.add_error("body", section_problem_message(section, error.reason))
+                else:
+                    figures = selectors.relazione_figures(cycle=cycle)
+                    preview = render_section(
+                        Section(key=section.key, title=section.title, body=body), figures
+                    )
             else:
                 try:
                     section_update(

@@ -1227,7 +1227,7 @@ def _csv_cell(value) -> str:
 def data_csv(request, year: int):
     from reports.views_workflow import public_data
 
-    frozen = public_data(year, "csv")  # the published version's data, when there is one
+    frozen = public_data(year, "csv", request)  # the published version's data, if any
     if frozen is not None:
         return frozen
     cycle = _published_or_404(year)
@@ -1255,7 +1255,7 @@ def _json_value(value):
 def data_json(request, year: int):
     from reports.views_workflow import public_data
 
-    frozen = public_data(year, "json")  # the published version's data, when there is one
+    frozen = public_data(year, "json", request)  # the published version's data, if any
     if frozen is not None:
         return frozen
     cycle = _published_or_404(year)

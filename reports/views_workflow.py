@@ -22,7 +22,10 @@ Public (no log-in; published versions only, 404 otherwise):
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,12 +33,14 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_POST
 
+from config.nul import nul_refusals
 from organization import permissions
 from organization.models import Cycle
 from performance import editability
 from performance.models import Objective, Target
 from performance.selectors import cycle_scored
 from performance.views.common import cycle_for, persona_required
+from reports import integrity, services_pdf
 from reports import selectors as report_selectors
 from reports import selectors_workflow as selectors
 from reports import services_workflow as services
@@ -84,6 +89,29 @@ def _refused(request: HttpRequest, error: ValidationError) -> None:
         messages.error(request, message)
 
 
+# The texts these views read from request.POST (no form field to refuse NUL): their labels.
+POSTED_TEXTS = {
+    "comment": "Commento",
+    "decision": "Decisione",
+    "decision_text": "Testo della decisione",
+    "note": "Nota dell'errata corrige",
+    "reason": "Motivo dell'esclusione",
+    "text": "Osservazione",
+    "section_key": "Sezione della Relazione",
+    "objective": "Obiettivo",
+}
+_ID = re.compile(r"[0-9]{1,18}")  # an id of the URL or the form: ASCII digits, a bigint
+
+
+def _nul_refused(request: HttpRequest, labels: dict[str, str] | None = None) -> bool:
+    """True (and the Italian messages, naming the fields) if a posted text contains NUL: the
+    view saves nothing and goes back to its page, as for any refusal."""
+    refusals = nul_refusals(request.POST, labels or POSTED_TEXTS)
+    for message in refusals:
+        messages.error(request, message)
+    return bool(refusals)
+
+
 def _actions(cycle: Cycle, user) -> list[dict]:
     return [
         {"option": option, "slug": SLUGS[option.action]}
@@ -130,6 +158,8 @@ def panel(request: HttpRequest, year: int) -> HttpResponse:
         "is_oiv": permissions.is_oiv(request.user),
         "is_controllo": permissions.is_controllo(request.user),
     }
+    if context["is_controllo"] or context["is_oiv"]:  # versions failing verification
+        context["integrity_problems"] = integrity.cycle_problems(cycle=cycle)
     return _private(render(request, "reports/workflow_panel.html", context))
 
 
@@ -143,6 +173,8 @@ def transition(request: HttpRequest, year: int, action: str) -> HttpResponse:
     user = request.user
     comment = request.POST.get("comment", "")
     back = request.POST.get("next") == "revisione"
+    if _nul_refused(request):
+        return _back_to(cycle, back)
     try:
         if name == Action.START_MONITORING:
             services.cycle_start_monitoring(cycle=cycle, user=user, comment=comment)
@@ -173,7 +205,11 @@ def transition(request: HttpRequest, year: int, action: str) -> HttpResponse:
         _refused(request, error)
     else:
         messages.success(request, SUCCESS[name])
-    if back:
+    return _back_to(cycle, back)
+
+
+def _back_to(cycle: Cycle, review: bool) -> HttpResponse:
+    if review:
         return redirect("workflow:review", year=cycle.year)
     return redirect("workflow:panel", year=cycle.year)
 
@@ -187,6 +223,8 @@ def exclude(request: HttpRequest, year: int, pk: int) -> HttpResponse:
         pk=pk,
         indicator__objective__cycle=cycle,
     )
+    if _nul_refused(request, {"reason": POSTED_TEXTS["reason"]}):
+        return redirect(reverse("workflow:panel", args=[cycle.year]) + "#mancanti")
     try:
         services.target_exclude(
             target=target, user=request.user, reason=request.POST.get("reason", "")
@@ -208,7 +246,10 @@ def review(request: HttpRequest, year: int) -> HttpResponse:
 
     cycle = cycle_for(request, year)
     scored = cycle_scored(cycle=cycle)
-    attention = selectors.attention(cycle=cycle, scored=scored)
+    tree_sha256 = ""
+    if selectors.submitted_tree_sha256(cycle=cycle):  # are the figures still those submitted?
+        tree_sha256 = services.cycle_tree(cycle=cycle, score=scored.score)[1]
+    attention = selectors.attention(cycle=cycle, scored=scored, tree_sha256=tree_sha256)
     remarks = selectors.remarks(cycle=cycle)
     display = report_selectors.target_display_fields(cycle=cycle)
     groups = selectors.review_objectives(
@@ -292,10 +333,14 @@ def accept_all(request: HttpRequest, year: int) -> HttpResponse:
 @require_POST
 def remark_create(request: HttpRequest, year: int) -> HttpResponse:
     cycle = cycle_for(request, year)
+    if _nul_refused(
+        request, {name: POSTED_TEXTS[name] for name in ("text", "section_key", "objective")}
+    ):
+        return _review_back(cycle, "osservazioni")
     objective = None
     objective_id = request.POST.get("objective", "")
     if objective_id:
-        if not objective_id.isdigit():
+        if not _ID.fullmatch(objective_id):  # not isdigit(): it takes "²", int() does not
             raise Http404("Obiettivo sconosciuto.")
         objective = get_object_or_404(Objective, pk=int(objective_id), cycle=cycle)
     try:
@@ -325,6 +370,8 @@ def _remark(cycle: Cycle, pk: int) -> Remark:
 def remark_answer(request: HttpRequest, year: int, pk: int) -> HttpResponse:
     cycle = cycle_for(request, year)
     remark = _remark(cycle, pk)
+    if _nul_refused(request, {"text": "Risposta"}):
+        return _review_back(cycle, f"osservazione-{remark.pk}")
     try:
         services.remark_answer(remark=remark, user=request.user, text=request.POST.get("text", ""))
     except ValidationError as error:
@@ -349,23 +396,52 @@ def remark_resolve(request: HttpRequest, year: int, pk: int) -> HttpResponse:
 
 
 # ------------------------------------------------------------------------ frozen versions
+#
+# Every part of a frozen version is verified before it is served (reports.integrity): a part
+# that does not match the digest recorded at validation gets 503 "versione non integra".
 
 
-def _file(request: HttpRequest, file, digest: str, filename: str) -> HttpResponse:
-    etag = f'"{digest}"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+def _where(request: HttpRequest | None) -> str:
+    return f"{request.method} {request.path}" if request is not None else "pagina pubblica"
+
+
+def _refused_version(request: HttpRequest | None, version: RelazioneVersion) -> HttpResponse:
+    return integrity.refused(request, year=version.cycle.year, number=version.number)
+
+
+def _file(request: HttpRequest, version: RelazioneVersion, key: str, filename: str) -> HttpResponse:
+    """The file of part ``key`` ("pdf", "validation_pdf") of a version: the open handle that
+    was verified, or the refusal (not even a 304 for a file that does not match)."""
+    try:
+        handle = integrity.open_verified(version=version, key=key, where=_where(request))
+    except integrity.NotIntact:
+        return _refused_version(request, version)
+    etag = f'"{getattr(version, integrity.PARTS[key].digest_field)}"'
+    tags = [
+        tag.strip().removeprefix("W/")
+        for tag in request.headers.get("If-None-Match", "").split(",")
+    ]
+    if etag in tags or "*" in tags:
+        handle.close()
         response = HttpResponse(status=304)
         response["ETag"] = etag
         return response
-    try:
-        handle = file.open("rb")
-    except OSError as error:
-        raise Http404("Il file non è disponibile.") from error
     response = FileResponse(handle, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{filename}"'
     response["ETag"] = etag
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _verified_page(
+    request: HttpRequest, version: RelazioneVersion, parts: tuple[str, ...], template: str
+) -> HttpResponse:
+    """A public page of a version, once the parts it shows and vouches for are verified."""
+    try:
+        integrity.check_served(version=version, parts=parts, where=_where(request))
+    except integrity.NotIntact:
+        return _refused_version(request, version)
+    return _public_response(render(request, template, _version_context(version, public=True)))
 
 
 def _staff_version(request: HttpRequest, year: int, number: int) -> tuple[Cycle, RelazioneVersion]:
@@ -407,7 +483,7 @@ def version_pdf(request: HttpRequest, year: int, number: int) -> HttpResponse:
     _, found = _staff_version(request, year, number)
     if not found.pdf:
         raise Http404("La versione non ha il PDF.")
-    return _private(_file(request, found.pdf, found.pdf_sha256, found.pdf_name))
+    return _private(_file(request, found, "pdf", found.pdf_name))
 
 
 @persona_required
@@ -424,9 +500,7 @@ def validation_pdf(request: HttpRequest, year: int, number: int) -> HttpResponse
     _, found = _staff_version(request, year, number)
     if not found.validation_pdf:
         raise Http404("Il documento di validazione non ha il PDF.")
-    return _private(
-        _file(request, found.validation_pdf, found.validation_pdf_sha256, found.validation_pdf_name)
-    )
+    return _private(_file(request, found, "validation_pdf", found.validation_pdf_name))
 
 
 # --------------------------------------------------------------------------------- public
@@ -439,8 +513,45 @@ def _public(year: int, number: int | None = None) -> RelazioneVersion:
     return found
 
 
+# What serving a file of a published version reads: the row without its texts (the HTML, the
+# tree and the open data are hundreds of KB), remembered like the public PDF of the year
+# (reports.services_pdf.PUBLIC_CACHE_SECONDS; building the query costs more than serving the
+# file): the PDF is served within 2x of a static file. A published version does not change;
+# the file itself is verified at every request (reports.integrity.open_verified).
+_FILE_FIELDS = (
+    "id",
+    "number",
+    "cycle",
+    "cycle__year",
+    "published_at",
+    "pdf",
+    "pdf_sha256",
+    "validation_pdf",
+    "validation_pdf_sha256",
+)
+
+
+def _public_file(year: int, number: int) -> RelazioneVersion:
+    key = f"reports:version-public-file:{year}:{number}"
+    found = cache.get(key)
+    if found is None:
+        found = (
+            RelazioneVersion.objects.filter(
+                cycle__year=year, number=number, published_at__isnull=False
+            )
+            .select_related("cycle")
+            .only(*_FILE_FIELDS)
+            .first()
+        )
+        if found is None:
+            raise Http404("Nessuna versione pubblicata.")
+        cache.set(key, found, services_pdf.PUBLIC_CACHE_SECONDS)
+    return found
+
+
 def _public_response(response: HttpResponse) -> HttpResponse:
-    patch_cache_control(response, public=True, max_age=300)
+    if response.status_code in (200, 304):  # never a refusal (503, no-store)
+        patch_cache_control(response, public=True, max_age=300)
     return response
 
 
@@ -450,11 +561,7 @@ def public_relazione(request: HttpRequest, year: int) -> HttpResponse | None:
     found = selectors.public_version(year=year)
     if found is None:
         return None
-    return _public_response(
-        render(
-            request, "reports/workflow_public_version.html", _version_context(found, public=True)
-        )
-    )
+    return _verified_page(request, found, integrity.PAGE, "reports/workflow_public_version.html")
 
 
 @require_GET
@@ -473,24 +580,25 @@ def public_archive(request: HttpRequest, year: int) -> HttpResponse:
 @require_GET
 def public_version(request: HttpRequest, year: int, number: int) -> HttpResponse:
     found = _public(year, number)
-    return _public_response(
-        render(
-            request, "reports/workflow_public_version.html", _version_context(found, public=True)
-        )
-    )
+    return _verified_page(request, found, integrity.PAGE, "reports/workflow_public_version.html")
 
 
 @require_GET
 def public_version_pdf(request: HttpRequest, year: int, number: int) -> HttpResponse:
-    found = _public(year, number)
+    found = _public_file(year, number)
     if not found.pdf:
         raise Http404("Questa versione non ha il PDF.")
-    return _public_response(_file(request, found.pdf, found.pdf_sha256, found.pdf_name))
+    return _public_response(_file(request, found, "pdf", found.pdf_name))
 
 
-def _data(found: RelazioneVersion, fmt: str) -> HttpResponse:
+def _data(request: HttpRequest | None, found: RelazioneVersion, fmt: str) -> HttpResponse:
     from reports import views_public
 
+    part = "data_csv" if fmt == "csv" else "data_json"
+    try:
+        integrity.check_served(version=found, parts=(part,), where=_where(request))
+    except integrity.NotIntact:
+        return _refused_version(request, found)
     if fmt == "csv":
         response = HttpResponse(found.data_csv, content_type="text/csv; charset=utf-8")
     else:
@@ -506,34 +614,30 @@ def _data(found: RelazioneVersion, fmt: str) -> HttpResponse:
 
 @require_GET
 def public_version_csv(request: HttpRequest, year: int, number: int) -> HttpResponse:
-    return _data(_public(year, number), "csv")
+    return _data(request, _public(year, number), "csv")
 
 
 @require_GET
 def public_version_json(request: HttpRequest, year: int, number: int) -> HttpResponse:
-    return _data(_public(year, number), "json")
+    return _data(request, _public(year, number), "json")
 
 
-def public_data(year: int, fmt: str) -> HttpResponse | None:
+def public_data(year: int, fmt: str, request: HttpRequest | None = None) -> HttpResponse | None:
     """The year's open data when a version is published (views_public.data_csv / data_json):
     the frozen data of the latest published version. None otherwise."""
     found = selectors.public_version(year=year)
-    return _data(found, fmt) if found is not None else None
+    return _data(request, found, fmt) if found is not None else None
 
 
 @require_GET
 def public_validation(request: HttpRequest, year: int, number: int) -> HttpResponse:
     found = _public(year, number)
-    return _public_response(
-        render(request, "reports/validation_page.html", _version_context(found, public=True))
-    )
+    return _verified_page(request, found, integrity.VALIDATION_PAGE, "reports/validation_page.html")
 
 
 @require_GET
 def public_validation_pdf(request: HttpRequest, year: int, number: int) -> HttpResponse:
-    found = _public(year, number)
+    found = _public_file(year, number)
     if not found.validation_pdf:
         raise Http404("Il documento di validazione non ha il PDF.")
-    return _public_response(
-        _file(request, found.validation_pdf, found.validation_pdf_sha256, found.validation_pdf_name)
-    )
+    return _public_response(_file(request, found, "validation_pdf", found.validation_pdf_name))

@@ -1,3 +1,5 @@
+import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,43 @@ def _uploads_outside_the_repository(settings, _media_root):
     """Files written by a test (frozen PDFs, imports waiting for confirmation) go to a temporary
     folder, never to the project's media/."""
     settings.MEDIA_ROOT = _media_root
+
+
+# Tests whose writes must be committed (other connections see them: threads, a live server) run
+# with ``transactional_db``, which flushes the whole database afterwards; RESTORE_2019 in the
+# test's stash puts the 2019 cycle back after the flush, for whatever test runs next.
+RESTORE_2019 = pytest.StashKey[Callable[[], None]]()
+
+
+def restore_2019(dataset_2019, django_db_blocker) -> Callable[[], None]:
+    def restore() -> None:
+        from organization.models import Cycle
+        from performance.services import cycle_load
+
+        with django_db_blocker.unblock():
+            if not Cycle.objects.filter(year=2019).exists():
+                cycle_load(data=copy.deepcopy(dataset_2019))
+
+    return restore
+
+
+@pytest.fixture
+def committed_db(request, transactional_db, dataset_2019, django_db_blocker):
+    """A database whose writes are committed (seen by other threads' connections on PostgreSQL;
+    on SQLite the test database is one shared in-memory connection), starting with the 2019
+    cycle and left with it."""
+    restore = restore_2019(dataset_2019, django_db_blocker)
+    restore()
+    request.node.stash[RESTORE_2019] = restore
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After the flush of a committed-database test (the last step of its teardown), put the
+    2019 cycle back for the next test, if any."""
+    try:
+        return (yield)
+    finally:
+        restore = item.stash.get(RESTORE_2019, None)
+        if restore is not None and nextitem is not None:
+            restore()

@@ -14,7 +14,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from organization import roles
 from organization.models import Cycle
-from performance.models import Actual, Objective, Target
+from performance.models import Actual, Objective, PendingImport, Target
 from reports.models import Relazione, Section
 from reports.models_workflow import CycleTransition
 from tests.factories import UserFactory
@@ -78,6 +78,7 @@ def test_changelist_with_search_and_add_page(superuser_client, cycle_2019, model
 
 # Written by reports.services_workflow only: shown read-only, never added from the admin.
 READ_ONLY = {
+    "performance.PendingImport",
     "reports.CycleTransition",
     "reports.ObjectiveReview",
     "reports.RelazioneVersion",
@@ -169,7 +170,20 @@ BUILDERS = {
         columns=["Anno", "Imprese"],
         rows=[["2019", "46.000"]],
     ),
-    **{label: _workflow(label) for label in (*READ_ONLY, "reports.OivMember")},
+    "performance.PendingImport": lambda cycle: PendingImport.objects.create(
+        token="0" * 32,
+        user=UserFactory(username="importatore"),
+        cycle=cycle,
+        kind=PendingImport.Kind.VALUES,
+        format="csv",
+        sha256="0" * 64,
+        size=10,
+    ),
+    **{
+        label: _workflow(label)
+        for label in (*READ_ONLY, "reports.OivMember")
+        if label.startswith("reports.")
+    },
     **{label: _axes(label) for label in AXES},
 }
 
@@ -481,12 +495,15 @@ def test_a_locked_object_is_not_reverted_from_its_history(superuser_client, plan
 
 
 def test_the_rules_of_a_closed_cycle_are_read_only(superuser_client, plan):
+    """The rules, and with them the whole cycle (its title, documents and periods: the figures
+    and the Relazione depend on them), are read-only once the cycle is closed (issue 10)."""
     change = url(Cycle, "change", plan.cycle.pk)
     assert "rules" in superuser_client.get(change).context["adminform"].form.fields
     set_status(plan.cycle, Cycle.Status.VALIDATED)
     page = superuser_client.get(change)
     assert "rules" not in page.context["adminform"].form.fields
-    assert page.context["has_change_permission"]  # the cycle itself stays editable
+    assert not page.context["has_change_permission"]
+    assert not page.context["has_delete_permission"]
 
 
 def test_the_state_of_a_cycle_changes_only_through_the_workflow(superuser_client, plan):

@@ -2,7 +2,9 @@
 imported, the answer is a value or an Italian validation error, never an exception that would
 become a server error.
 
-- performance.parsing: numbers, dates, yes/no, "k su n" (only ParseError; round trips);
+- performance.parsing: numbers, dates, yes/no, "k su n" (only ParseError; round trips); digits
+  other than ASCII 0–9 and dates outside the plausible or the cycle's window always refused;
+- performance.json_input: any text is a value or JSONInputError (never NaN, never too deep);
 - performance.forms.parse_row: a row of the values form, for every kind of rule of 2019;
 - performance.forms_plan: the target and rule forms (every field, and the JSON of multi-part
   rules) and the measurement rules form;
@@ -29,7 +31,7 @@ from hypothesis import strategies as st
 from organization import roles
 from organization.models import MeasurementPeriod, Unit
 from performance import forms as entry_forms
-from performance import forms_plan, scoring
+from performance import forms_plan, json_input, parsing, scoring
 from performance.models import Target
 from performance.parsing import ParseError, parse_bool, parse_date, parse_k_of_n, parse_number
 from performance.services import imports
@@ -160,19 +162,124 @@ def test_engine_formatting_round_trips(value):
     assert parse_number(scoring.fmt(value)) == value
 
 
+DATE_STYLES = st.sampled_from(["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "iso", "short"])
+
+
+def written(day: dt.date, style: str) -> str:
+    """``day`` as typed (not strftime: it writes the year 1 as "1", not "0001")."""
+    if style == "iso":
+        return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+    if style == "short":
+        return f"{day.day}.{day.month}.{day.year:04d}"
+    sep = style[2]  # "%d/%m/%Y" -> "/"
+    return f"{day.day:02d}{sep}{day.month:02d}{sep}{day.year:04d}"
+
+
 @SETTINGS
 @given(
-    day=st.dates(min_value=dt.date(1000, 1, 1), max_value=dt.date(9999, 12, 31)),
-    style=st.sampled_from(["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "iso", "short"]),
+    day=st.dates(min_value=parsing.PLAUSIBLE_DATES.first, max_value=parsing.PLAUSIBLE_DATES.last),
+    style=DATE_STYLES,
 )
 def test_italian_dates_round_trip(day, style):
-    if style == "iso":
-        text = day.isoformat()
-    elif style == "short":
-        text = f"{day.day}.{day.month}.{day.year:04d}"
+    assert parse_date(written(day, style)) == day
+
+
+# ------------------------------------------------------- refusals: other digits, far dates
+
+# Decimal digits of other scripts (Arabic-Indic, Devanagari, full-width...): int() and Decimal()
+# read them as 0–9; the parsers refuse them.
+OTHER_DIGIT = st.characters(categories=["Nd"]).filter(lambda ch: not ch.isascii())
+
+
+@SETTINGS
+@given(before=typed, digit=OTHER_DIGIT, after=typed)
+def test_digits_other_than_ascii_are_always_refused(before, digit, after):
+    text = before + digit + after
+    for parse in (parse_number, parse_date, parse_k_of_n):
+        with pytest.raises(ParseError):
+            parse(text)
+    with pytest.raises(scoring.ScoringError):
+        scoring.dec(text)
+
+
+@SETTINGS
+@given(
+    number=st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False),
+    position=st.integers(min_value=0),
+    digit=OTHER_DIGIT,
+)
+def test_a_number_with_one_digit_replaced_by_another_script_is_refused(number, position, digit):
+    text = scoring.fmt(number)
+    places = [i for i, ch in enumerate(text) if ch.isdigit()]
+    index = places[position % len(places)]
+    with pytest.raises(ParseError, match="cifre da 0 a 9"):
+        parse_number(text[:index] + digit + text[index + 1 :])
+
+
+@SETTINGS
+@given(
+    day=st.dates().filter(
+        lambda d: not parsing.PLAUSIBLE_DATES.first <= d <= parsing.PLAUSIBLE_DATES.last
+    ),
+    style=DATE_STYLES,
+    as_object=st.booleans(),
+)
+def test_implausible_dates_are_refused(day, style, as_object):
+    with pytest.raises(ParseError, match="fuori dall'intervallo ammesso: dal 01/01/1900"):
+        parse_date(day if as_object else written(day, style))
+
+
+@SETTINGS
+@given(
+    year=st.integers(min_value=1901, max_value=2098),
+    day=st.dates(min_value=parsing.PLAUSIBLE_DATES.first, max_value=parsing.PLAUSIBLE_DATES.last),
+    style=DATE_STYLES,
+)
+def test_a_cycles_dates_are_those_of_its_window(year, day, style):
+    window = parsing.cycle_date_window(year)
+    assert window.first == dt.date(year - parsing.CYCLE_YEARS_BEFORE, 1, 1)
+    assert window.last == dt.date(year + parsing.CYCLE_YEARS_AFTER, 12, 31)
+    text = written(day, style)
+    if window.first <= day <= window.last:
+        assert parse_date(text, window=window) == day
     else:
-        text = day.strftime(style).replace(str(day.year), f"{day.year:04d}")
-    assert parse_date(text) == day
+        with pytest.raises(ParseError, match=f"per il ciclo {year}"):
+            parse_date(text, window=window)
+
+
+json_text = st.one_of(
+    st.text(max_size=80),
+    st.lists(
+        st.sampled_from(
+            ["[", "]", "{", "}", ",", ":", '"a"', "1", "-", "1e999", "NaN", "Infinity", " "]
+        ),
+        max_size=40,
+    ).map("".join),
+    st.integers(min_value=1, max_value=3000).map(lambda n: "[" * n + "]" * n),
+    st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n),
+)
+
+
+def _finite_and_shallow(value, depth: int = 1) -> bool:
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, dict | list):
+        children = value.values() if isinstance(value, dict) else value
+        return depth <= json_input.MAX_DEPTH and all(
+            _finite_and_shallow(child, depth + 1) for child in children
+        )
+    return True
+
+
+@SETTINGS
+@given(text=json_text)
+def test_json_input_is_a_value_or_its_own_error(text):
+    try:
+        value = json_input.loads(text)
+    except json_input.JSONInputError as error:
+        assert str(error)
+    else:
+        assert _finite_and_shallow(value)
 
 
 @SETTINGS

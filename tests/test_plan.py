@@ -670,8 +670,10 @@ def test_unit_aggregation_and_weight(as_controllo, cycle_2019, controllo):
     assert (unit.aggregation, unit.weight) == ("objectives", Decimal("2.5"))
     score = selectors.cycle_score(cycle=cycle_2019)
     assert selectors.unit_subtree(score=score, name_or_key="affari-generali").method == "objectives"
-    entry = LogEntry.objects.get(object_id=str(unit.pk), user=controllo)
-    assert "aggregazione" in entry.change_message and "peso" in entry.change_message
+    new, previous = unit.history.order_by("-history_date", "-history_id")[:2]  # who, before/after
+    assert new.history_user == controllo
+    changes = {c.field: (c.old, c.new) for c in new.diff_against(previous).changes}
+    assert changes == {"aggregation": ("", "objectives"), "weight": (Decimal(1), Decimal("2.5"))}
 
 
 # --------------------------------------------------------------------------------- plan update
@@ -1162,8 +1164,9 @@ def test_the_audit_trail_records_who_changed_what(as_controllo, plan, controllo)
         _url("plan-perspective", 2019, perspective.pk),
         {"code": perspective.code, "name": "Competitività", "weight": "1"},
     )
-    entry = LogEntry.objects.filter(object_id=str(perspective.pk), user=controllo).latest("id")
-    assert entry.change_message == "Modificati: nome."
+    new, previous = perspective.history.order_by("-history_date", "-history_id")[:2]
+    assert new.history_user == controllo
+    assert [c.field for c in new.diff_against(previous).changes] == ["name"]
 
 
 def test_an_unchanged_form_writes_no_history(as_controllo, plan):

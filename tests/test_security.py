@@ -27,6 +27,7 @@ PRODUCTION_ENV = {
     "DEBUG": "0",
     "SECRET_KEY": PRODUCTION_KEY,
     "ALLOWED_HOSTS": "performance.example.org",
+    "PUBLIC_BASE_URL": "https://performance.example.org/",
     "DATABASE_URL": "sqlite://:memory:",
     "DJANGO_SETTINGS_MODULE": "config.settings",
 }
@@ -34,6 +35,7 @@ ENV_VARIABLES = (
     "DEBUG",
     "SECRET_KEY",
     "ALLOWED_HOSTS",
+    "PUBLIC_BASE_URL",
     "DATABASE_URL",
     "DATABASE_REPLICA_URL",
     "DJANGO_SETTINGS_MODULE",

@@ -10,7 +10,6 @@ from typing import Any, TypedDict, Unpack
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from organization.models import MeasurementPeriod
@@ -145,11 +144,10 @@ def actual_record(
     checked = ActualValue(**value)  # TypeError for an unknown name, before anything is read
     if period.cycle_id != target.indicator.objective.cycle_id:
         raise ValidationError("Il periodo non appartiene al ciclo del target.")
-    editability.ensure_editable(
+    with editability.editing(
         target.indicator.objective.cycle_id, objective=target.indicator.objective_id
-    )
-    fields = _checked_fields(target=target, user=user, value=checked)
-    with transaction.atomic():
+    ):  # the cycle's row locked until the commit: a submission to the OIV waits for this write
+        fields = _checked_fields(target=target, user=user, value=checked)
         current = Actual.objects.select_for_update().filter(target=target, period=period).first()
         if current is None:
             if expected_version not in (None, 0):

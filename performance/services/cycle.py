@@ -26,7 +26,7 @@ from organization.models import (
     Position,
     Unit,
 )
-from performance import scoring
+from performance import editability, scoring
 from performance.models import (
     Actual,
     Indicator,
@@ -174,6 +174,9 @@ def cycle_load(
                 raise ValidationError(
                     [f"cycle.year: il ciclo {year} esiste già (usare --replace per sostituirlo)"]
                 )
+            reason = editability.edit_scope(existing).refusal()  # the row locked until commit
+            if reason:  # submitted to the OIV, validated, published: never replaced
+                raise ValidationError([f"cycle.year: {reason}"])
             cycle_delete(cycle=existing)
         cycle = Cycle.objects.create(
             organization=organization,

@@ -227,18 +227,23 @@ def unit_values_record(
     if not scope.values:
         raise editability.ReadOnlyError(scope.values_refusal())
     prepared = _validate(unit=unit, user=user, rows=rows)
-    objective_of = (
-        {}
-        if scope.everything
-        else dict(
-            Target.objects.filter(pk__in=list(prepared)).values_list(
-                "id", "indicator__objective_id"
-            )
-        )
-    )
     result = UnitValuesResult()
     try:
         with transaction.atomic():
+            # Read again with the cycle's row locked until the commit (editability): a
+            # submission to the OIV meanwhile is seen here, and one after waits for this write.
+            scope = editability.edit_scope(unit.cycle_id)
+            if not scope.values:
+                raise editability.ReadOnlyError(scope.values_refusal())
+            objective_of = (
+                {}
+                if scope.everything
+                else dict(
+                    Target.objects.filter(pk__in=list(prepared)).values_list(
+                        "id", "indicator__objective_id"
+                    )
+                )
+            )
             current = {
                 a.target_id: a
                 for a in Actual.objects.select_for_update()

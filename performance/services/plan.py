@@ -259,10 +259,10 @@ def _same_cycle(obj: models.Model | None, cycle: Cycle, field: str, what: str) -
         raise ValidationError({field: f"{what} non appartiene al ciclo {cycle.year}."})
 
 
-def _ensure_objective_editable(objective: Objective) -> None:
-    """ReadOnlyError unless the objective, its indicators and targets may change now
-    (performance.editability)."""
-    editability.ensure_editable(objective.cycle_id, objective=objective.pk)
+def _editing_objective(objective: Objective):
+    """The transaction of a change to the objective, its indicators or targets: ReadOnlyError
+    unless they may change now (performance.editability.editing)."""
+    return editability.editing(objective.cycle_id, objective=objective.pk)
 
 
 # ------------------------------------------------------------------------------- perspectives
@@ -285,9 +285,8 @@ def _perspective_values(*, cycle_id, code, name, exclude_pk=None) -> tuple[str, 
 def perspective_create(
     *, cycle: Cycle, user: User | None, code: str, name: str, weight: Any = 1
 ) -> Perspective:
-    editability.ensure_editable(cycle)
-    code, name = _perspective_values(cycle_id=cycle.id, code=code, name=name)
-    with transaction.atomic():
+    with editability.editing(cycle):
+        code, name = _perspective_values(cycle_id=cycle.id, code=code, name=name)
         return _create(
             Perspective,
             user=user,
@@ -309,31 +308,31 @@ def perspective_update(
     weight: Any,
     seen: Mapping[str, str] | None = None,
 ) -> Perspective:
-    editability.ensure_editable(perspective.cycle_id)
-    code, name = _perspective_values(
-        cycle_id=perspective.cycle_id, code=code, name=name, exclude_pk=perspective.pk
-    )
-    with transaction.atomic():
+    with editability.editing(perspective.cycle_id):
+        code, name = _perspective_values(
+            cycle_id=perspective.cycle_id, code=code, name=name, exclude_pk=perspective.pk
+        )
         _update(
             perspective,
             {"code": code, "name": name, "weight": _weight(weight)},
             user=user,
             seen=seen,
         )
-    return perspective
+        return perspective
 
 
 def perspective_delete(*, perspective: Perspective, user: User | None) -> None:
-    editability.ensure_editable(perspective.cycle_id)
-    _delete(
-        perspective,
-        user=user,
-        dependents=perspective.strategic_objectives.all(),
-        refusal=(
-            "La prospettiva ha obiettivi strategici: eliminarli o spostarli prima di eliminarla."
-        ),
-        audit="Prospettiva eliminata dal Piano.",
-    )
+    with editability.editing(perspective.cycle_id):
+        _delete(
+            perspective,
+            user=user,
+            dependents=perspective.strategic_objectives.all(),
+            refusal=(
+                "La prospettiva ha obiettivi strategici: eliminarli o spostarli prima di "
+                "eliminarla."
+            ),
+            audit="Prospettiva eliminata dal Piano.",
+        )
 
 
 # ----------------------------------------------------------------------- strategic objectives
@@ -366,9 +365,10 @@ def strategic_objective_create(
     title: str,
     weight: Any = 1,
 ) -> StrategicObjective:
-    editability.ensure_editable(cycle)
-    code, title = _strategic_values(cycle=cycle, perspective=perspective, code=code, title=title)
-    with transaction.atomic():
+    with editability.editing(cycle):
+        code, title = _strategic_values(
+            cycle=cycle, perspective=perspective, code=code, title=title
+        )
         return _create(
             StrategicObjective,
             user=user,
@@ -392,32 +392,31 @@ def strategic_objective_update(
     weight: Any,
     seen: Mapping[str, str] | None = None,
 ) -> StrategicObjective:
-    editability.ensure_editable(goal.cycle_id)
-    code, title = _strategic_values(
-        cycle=goal.cycle, perspective=perspective, code=code, title=title, exclude_pk=goal.pk
-    )
-    with transaction.atomic():
+    with editability.editing(goal.cycle_id):
+        code, title = _strategic_values(
+            cycle=goal.cycle, perspective=perspective, code=code, title=title, exclude_pk=goal.pk
+        )
         _update(
             goal,
             {"perspective": perspective, "code": code, "title": title, "weight": _weight(weight)},
             user=user,
             seen=seen,
         )
-    return goal
+        return goal
 
 
 def strategic_objective_delete(*, goal: StrategicObjective, user: User | None) -> None:
-    editability.ensure_editable(goal.cycle_id)
-    _delete(
-        goal,
-        user=user,
-        dependents=goal.objectives.all(),
-        refusal=(
-            "All'obiettivo strategico sono collegati degli obiettivi: eliminarli o "
-            "collegarli a un altro obiettivo strategico prima di eliminarlo."
-        ),
-        audit="Obiettivo strategico eliminato dal Piano.",
-    )
+    with editability.editing(goal.cycle_id):
+        _delete(
+            goal,
+            user=user,
+            dependents=goal.objectives.all(),
+            refusal=(
+                "All'obiettivo strategico sono collegati degli obiettivi: eliminarli o "
+                "collegarli a un altro obiettivo strategico prima di eliminarlo."
+            ),
+            audit="Obiettivo strategico eliminato dal Piano.",
+        )
 
 
 # --------------------------------------------------------------------------------- objectives
@@ -469,15 +468,14 @@ def objective_create(
     position: Position | None = None,
     weight: Any = 1,
 ) -> Objective:
-    editability.ensure_editable(cycle)
-    values = _objective_values(
-        cycle=cycle,
-        kind=kind,
-        title=title,
-        strategic_objective=strategic_objective,
-        position=position,
-    )
-    with transaction.atomic():
+    with editability.editing(cycle):
+        values = _objective_values(
+            cycle=cycle,
+            kind=kind,
+            title=title,
+            strategic_objective=strategic_objective,
+            position=position,
+        )
         return _create(
             Objective,
             user=user,
@@ -502,18 +500,17 @@ def objective_update(
     weight: Any = 1,
     seen: Mapping[str, str] | None = None,
 ) -> Objective:
-    _ensure_objective_editable(objective)
-    values = _objective_values(
-        cycle=objective.cycle,
-        kind=kind,
-        title=title,
-        strategic_objective=strategic_objective,
-        position=position,
-    )
-    values.update(code=_text(code), weight=_weight(weight))
-    with transaction.atomic():
+    with _editing_objective(objective):
+        values = _objective_values(
+            cycle=objective.cycle,
+            kind=kind,
+            title=title,
+            strategic_objective=strategic_objective,
+            position=position,
+        )
+        values.update(code=_text(code), weight=_weight(weight))
         _update(objective, values, user=user, seen=seen, check=_objective_check)
-    return objective
+        return objective
 
 
 def _objective_check(objective: Objective) -> None:
@@ -529,16 +526,16 @@ def _objective_check(objective: Objective) -> None:
 
 
 def objective_delete(*, objective: Objective, user: User | None) -> None:
-    _ensure_objective_editable(objective)
-    _delete(
-        objective,
-        user=user,
-        dependents=objective.indicators.all(),
-        refusal=(
-            "L'obiettivo ha indicatori: eliminarli prima di eliminare l'obiettivo "
-            "(per toglierlo dalla misurazione dopo l'approvazione del Piano, neutralizzarlo)."
-        ),
-    )
+    with _editing_objective(objective):
+        _delete(
+            objective,
+            user=user,
+            dependents=objective.indicators.all(),
+            refusal=(
+                "L'obiettivo ha indicatori: eliminarli prima di eliminare l'obiettivo "
+                "(per toglierlo dalla misurazione dopo l'approvazione del Piano, neutralizzarlo)."
+            ),
+        )
 
 
 # ---------------------------------------------------------------------------------- indicators
@@ -590,9 +587,8 @@ def _indicator_values(values: Mapping[str, Any]) -> dict:
 def indicator_create(*, objective: Objective, user: User | None, **values: Any) -> Indicator:
     """Create an indicator (fields: name, unit_of_measure, direction, baseline_value,
     baseline_year, baseline_text, source, notes)."""
-    _ensure_objective_editable(objective)
-    cleaned = _indicator_values(values)
-    with transaction.atomic():
+    with _editing_objective(objective):
+        cleaned = _indicator_values(values)
         return _create(
             Indicator,
             user=user,
@@ -610,21 +606,20 @@ def indicator_update(
     seen: Mapping[str, str] | None = None,
     **values: Any,
 ) -> Indicator:
-    _ensure_objective_editable(indicator.objective)
-    cleaned = _indicator_values(values)
-    with transaction.atomic():
+    with _editing_objective(indicator.objective):
+        cleaned = _indicator_values(values)
         _update(indicator, cleaned, user=user, seen=seen)
-    return indicator
+        return indicator
 
 
 def indicator_delete(*, indicator: Indicator, user: User | None) -> None:
-    _ensure_objective_editable(indicator.objective)
-    _delete(
-        indicator,
-        user=user,
-        dependents=indicator.targets.all(),
-        refusal="L'indicatore ha dei target: eliminarli prima di eliminare l'indicatore.",
-    )
+    with _editing_objective(indicator.objective):
+        _delete(
+            indicator,
+            user=user,
+            dependents=indicator.targets.all(),
+            refusal="L'indicatore ha dei target: eliminarli prima di eliminare l'indicatore.",
+        )
 
 
 # ------------------------------------------------------------------------------------- targets
@@ -678,17 +673,16 @@ def target_create(
     notes: str = "",
 ) -> Target:
     """A new scored row of ``indicator``: for ``unit`` (None: the Ente figure)."""
-    _ensure_objective_editable(indicator.objective)
-    values = _target_values(
-        cycle=indicator.objective.cycle,
-        unit=unit,
-        office=office,
-        text=text,
-        rule=rule,
-        weight=weight,
-        notes=notes,
-    )
-    with transaction.atomic():
+    with _editing_objective(indicator.objective):
+        values = _target_values(
+            cycle=indicator.objective.cycle,
+            unit=unit,
+            office=office,
+            text=text,
+            rule=rule,
+            weight=weight,
+            notes=notes,
+        )
         return _create(
             Target,
             user=user,
@@ -713,32 +707,31 @@ def target_update(
 ) -> Target:
     """Correct a target while the plan is being written (a change after approval is a revision:
     ``target_revise``, which keeps the original)."""
-    _ensure_objective_editable(target.indicator.objective)
-    values = _target_values(
-        cycle=target.indicator.objective.cycle,
-        unit=unit,
-        office=office,
-        text=text,
-        rule=rule,
-        weight=weight,
-        notes=notes,
-    )
-    with transaction.atomic():
+    with _editing_objective(target.indicator.objective):
+        values = _target_values(
+            cycle=target.indicator.objective.cycle,
+            unit=unit,
+            office=office,
+            text=text,
+            rule=rule,
+            weight=weight,
+            notes=notes,
+        )
         _update(target, values, user=user, seen=seen)
-    return target
+        return target
 
 
 def target_delete(*, target: Target, user: User | None) -> None:
-    _ensure_objective_editable(target.indicator.objective)
-    _delete(
-        target,
-        user=user,
-        dependents=target.actuals.all(),
-        refusal=(
-            "Il target ha valori rilevati: non può essere eliminato (si può escluderlo dalla "
-            "misurazione con un motivo, o neutralizzare l'obiettivo)."
-        ),
-    )
+    with _editing_objective(target.indicator.objective):
+        _delete(
+            target,
+            user=user,
+            dependents=target.actuals.all(),
+            refusal=(
+                "Il target ha valori rilevati: non può essere eliminato (si può escluderlo dalla "
+                "misurazione con un motivo, o neutralizzare l'obiettivo)."
+            ),
+        )
 
 
 # ------------------------------------------------------------------------ units and documents
@@ -753,15 +746,14 @@ def unit_update(
     seen: Mapping[str, str] | None = None,
 ) -> Unit:
     """The unit's aggregation method ("" = the cycle's default for its kind) and weight."""
-    editability.ensure_editable(unit.cycle_id)
-    aggregation = aggregation or ""
-    if aggregation not in Unit.Aggregation.values:
-        raise ValidationError(
-            {"aggregation": f"Metodo di aggregazione «{aggregation}» non valido."}
-        )
-    with transaction.atomic():
+    with editability.editing(unit.cycle_id):
+        aggregation = aggregation or ""
+        if aggregation not in Unit.Aggregation.values:
+            raise ValidationError(
+                {"aggregation": f"Metodo di aggregazione «{aggregation}» non valido."}
+            )
         _update(unit, {"aggregation": aggregation, "weight": _weight(weight)}, user=user, seen=seen)
-    return unit
+        return unit
 
 
 def plan_document_create(
@@ -861,25 +853,24 @@ def target_revise(
     deliberation (chosen, or created from number and date); the reason is the change reason of
     the history record.
     """
-    _ensure_objective_editable(target.indicator.objective)
-    cycle = target.indicator.objective.cycle
-    reason = _text(reason)
-    text = _text(text)
-    errors = {}
-    if not reason:
-        errors["reason"] = "Indicare il motivo della revisione del target."
-    if not text:
-        errors["text"] = "Indicare il nuovo target come approvato nell'aggiornamento."
-    try:
-        normalized = _rule_json(rule)
-    except scoring.ScoringError as error:
-        errors["rule"] = str(error)
-        normalized = None
-    if normalized is not None and text == target.text and normalized == target.rule:
-        errors["text"] = "Il nuovo target è uguale a quello attuale: nulla da rivedere."
-    if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
+    with _editing_objective(target.indicator.objective):
+        cycle = target.indicator.objective.cycle
+        reason = _text(reason)
+        text = _text(text)
+        errors = {}
+        if not reason:
+            errors["reason"] = "Indicare il motivo della revisione del target."
+        if not text:
+            errors["text"] = "Indicare il nuovo target come approvato nell'aggiornamento."
+        try:
+            normalized = _rule_json(rule)
+        except scoring.ScoringError as error:
+            errors["rule"] = str(error)
+            normalized = None
+        if normalized is not None and text == target.text and normalized == target.rule:
+            errors["text"] = "Il nuovo target è uguale a quello attuale: nulla da rivedere."
+        if errors:
+            raise ValidationError(errors)
         document = _update_document(
             cycle=cycle,
             user=user,
@@ -897,7 +888,7 @@ def target_revise(
         target.rule = normalized
         target.revised_by = document
         _save(target, user=user, fields=fields, reason=f"Revisione ({document}): {reason}")
-    return target
+        return target
 
 
 def objective_neutralize(
@@ -911,13 +902,12 @@ def objective_neutralize(
 ) -> Objective:
     """Neutralize an objective by the plan update: it leaves every average (the engine lists it
     with the reason, never as 0)."""
-    _ensure_objective_editable(objective)
-    reason = _text(reason)
-    if objective.status == Objective.Status.NEUTRALIZED:
-        raise ValidationError("L'obiettivo è già neutralizzato.")
-    if not reason:
-        raise ValidationError({"reason": "Indicare il motivo della neutralizzazione."})
-    with transaction.atomic():
+    with _editing_objective(objective):
+        reason = _text(reason)
+        if objective.status == Objective.Status.NEUTRALIZED:
+            raise ValidationError("L'obiettivo è già neutralizzato.")
+        if not reason:
+            raise ValidationError({"reason": "Indicare il motivo della neutralizzazione."})
         document = _update_document(
             cycle=objective.cycle,
             user=user,
@@ -934,7 +924,7 @@ def objective_neutralize(
             fields=["status", "neutralization_reason", "neutralized_by"],
             reason=f"Neutralizzazione ({document}): {reason}",
         )
-    return objective
+        return objective
 
 
 # ---------------------------------------------------------------------------- measurement rules
@@ -981,9 +971,8 @@ def rules_validate(rules: Mapping) -> scoring.Rules:
 def cycle_rules_update(*, cycle: Cycle, user: User | None, rules: Mapping) -> Cycle:
     """Replace the cycle's measurement rules (the SMVP as data), validated by
     scoring.Rules.from_dict and stored in its normal form (Rules.to_dict)."""
-    editability.ensure_editable(cycle)
-    parsed = rules_validate(rules)
-    with transaction.atomic():
+    with editability.editing(cycle, for_update=True):
+        parsed = rules_validate(rules)
         cycle.rules = parsed.to_dict()
         _save(
             cycle,
@@ -991,7 +980,7 @@ def cycle_rules_update(*, cycle: Cycle, user: User | None, rules: Mapping) -> Cy
             fields=["rules", "updated_at"],
             reason="Regole di misurazione modificate",
         )
-    return cycle
+        return cycle
 
 
 # ------------------------------------------------------------------------- starting next year

@@ -5,12 +5,15 @@
 - ``entry-form``: one form per unit and period, all or nothing (controllo di gestione: every
   unit; a referent: their units; the OIV: read-only; anyone else: 403);
 - ``entry-preview``: POST (JSON, CSRF-protected) a target and the raw inputs of its row, get the
-  achievement and its formula as the engine computes them, or the Italian error per input.
+  achievement and its formula as the engine computes them, or the Italian error per input. A
+  malformed body (not JSON, NaN/Infinity, too deep or too large, wrong types) is a 400 in JSON
+  with an Italian message.
 """
 
 from __future__ import annotations
 
-import json
+import re
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from organization import permissions
 from organization.models import MeasurementPeriod, Unit
-from performance import editability, scoring, selectors_entry
+from performance import editability, json_input, parsing, scoring, selectors_entry
 from performance.forms import (
     FormGroup,
     FormRow,
@@ -81,7 +84,7 @@ def entry_form(request: HttpRequest, year: int, unit_key: str, period_key: str) 
     if request.method == "POST":
         if not editable:
             raise PermissionDenied("I valori di questa unità non sono modificabili dall'utente.")
-        form = UnitValuesForm(request.POST, groups=groups)
+        form = UnitValuesForm(request.POST, groups=groups, year=cycle.year)
         if form.is_valid():
             try:
                 result = unit_values_record(
@@ -97,7 +100,7 @@ def entry_form(request: HttpRequest, year: int, unit_key: str, period_key: str) 
                 editability.mark_entry_rows(groups, scope)
                 current = {c.row.target_id: c.current for c in error.conflicts}
                 form = UnitValuesForm(
-                    groups=groups, initial=conflict_initial(request.POST, current)
+                    groups=groups, initial=conflict_initial(request.POST, current), year=cycle.year
                 )
                 conflicts = set(current)
                 status = 409
@@ -110,7 +113,7 @@ def entry_form(request: HttpRequest, year: int, unit_key: str, period_key: str) 
         else:
             status = 400
     else:
-        form = UnitValuesForm(groups=groups) if editable else None
+        form = UnitValuesForm(groups=groups, year=cycle.year) if editable else None
     context = {
         "cycle": cycle,
         "unit": unit,
@@ -154,19 +157,61 @@ def _saved_message(result) -> str:
     return f"Valori salvati ({', '.join(parts)}): le percentuali sotto sono ricalcolate."
 
 
+# The preview's body: a row's inputs (an override's reason is at most 2,000 characters).
+PREVIEW_MAX_BYTES = 32 * 1024
+PREVIEW_MAX_INPUTS = 100
+PREVIEW_MAX_INPUT_CHARS = 4000
+MAX_ID = 2**63 - 1  # a BigAutoField
+_ID = re.compile(r"[0-9]{1,19}")
+
+
+class _BadPreview(ValueError):
+    """A malformed preview request; the message is Italian."""
+
+
+def _preview_payload(request: HttpRequest) -> tuple[int, dict[str, Any]]:
+    """(target id, inputs) of the preview's body, checked: or _BadPreview."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > PREVIEW_MAX_BYTES:  # refused before reading it
+        raise _BadPreview(f"corpo troppo grande (al massimo {PREVIEW_MAX_BYTES // 1024} KB)")
+    try:
+        payload = json_input.loads(request.body or b"{}", max_bytes=PREVIEW_MAX_BYTES)
+    except json_input.JSONInputError as error:
+        raise _BadPreview(str(error)) from None
+    if not isinstance(payload, dict):
+        raise _BadPreview('attesi un oggetto JSON {"target": ..., "inputs": {...}}')
+    target = payload.get("target")
+    if isinstance(target, str) and _ID.fullmatch(target):
+        target = int(target)  # the page's script sends the id as a string
+    if isinstance(target, bool) or not isinstance(target, int) or not 0 < target <= MAX_ID:
+        raise _BadPreview("«target» dev'essere il numero di un target")
+    inputs = payload.get("inputs")
+    if inputs is None:
+        inputs = {}
+    if not isinstance(inputs, dict) or len(inputs) > PREVIEW_MAX_INPUTS:
+        raise _BadPreview("«inputs» dev'essere un oggetto con i campi della riga")
+    for name, value in inputs.items():
+        if value is not None and not isinstance(value, str | bool):
+            raise _BadPreview(f"«inputs.{name[:40]}» dev'essere un testo")
+        if isinstance(value, str) and len(value) > PREVIEW_MAX_INPUT_CHARS:
+            raise _BadPreview(f"«inputs.{name[:40]}» è troppo lungo")
+    return target, inputs
+
+
 @persona_required
 @require_POST
 def entry_preview(request: HttpRequest, year: int) -> JsonResponse:
     """{"target": id, "inputs": {"value": "4,6", "override_pct": "", ...}} -> the achievement."""
     cycle = cycle_for(request, year)
     try:
-        payload = json.loads(request.body or b"{}")
-        target_id = int(payload["target"])
-        inputs = payload.get("inputs") or {}
-        if not isinstance(inputs, dict):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        return JsonResponse({"ok": False, "message": "Richiesta non valida."}, status=400)
+        target_id, inputs = _preview_payload(request)
+    except _BadPreview as error:
+        return JsonResponse(
+            {"ok": False, "message": f"Richiesta non valida: {error}.", "errors": {}}, status=400
+        )
     target = get_object_or_404(
         Target.objects.select_related("indicator__objective", "unit__cycle"),
         pk=target_id,
@@ -179,7 +224,7 @@ def entry_preview(request: HttpRequest, year: int) -> JsonResponse:
     reason = selectors_entry.target_reason(target)
     if reason:
         return JsonResponse({"ok": False, "message": reason, "errors": {}})
-    parsed = parse_row(target.rule, {str(k): v for k, v in inputs.items()})
+    parsed = parse_row(target.rule, inputs, window=parsing.cycle_date_window(cycle.year))
     if parsed.errors:
         return JsonResponse(
             {"ok": False, "errors": parsed.errors, "message": next(iter(parsed.errors.values()))}

@@ -4,20 +4,19 @@ Controllo di gestione: everything. Referente di unità: the values of their own 
 and the sheet to fill in). OIV and users without a role: 403. Anonymous users: log-in.
 
 An import takes two steps: the upload is checked (dry run: nothing is written) and the report is
-shown; the file waits under MEDIA_ROOT with a random name, known only to the user's session, until
-it is confirmed (validated again and applied all or nothing) or cancelled.
+shown; the file waits (performance/services/imports/pending.py: a PendingImport of the uploader,
+the file under MEDIA_ROOT with a random token shown only in the uploader's page) until it is
+confirmed (claimed once, validated again and applied all or nothing) or cancelled. A second
+confirmation of the same token (a double click, two tabs, a replayed request) is told that the
+import was already applied, is being applied or was cancelled, and writes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import secrets
-import time
+import contextlib
 from pathlib import Path
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -30,10 +29,12 @@ from organization.models import Cycle, MeasurementPeriod
 from performance.services import imports
 from performance.views.common import cycle_for, persona_required
 
+# The token of the user's last upload (the report page's, to cancel it at the next upload).
 SESSION_KEY = "workspace_pending_import"
-PENDING_FOLDER = "importazioni-in-attesa"
-PENDING_MAX_AGE = 24 * 3600
-_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _thousands(number: int) -> str:
+    return f"{number:,}".replace(",", ".")
 
 
 class ImportForm(forms.Form):
@@ -42,7 +43,8 @@ class ImportForm(forms.Form):
         label="File da importare",
         help_text=(
             f"Formati ammessi: .xlsx (Excel), .ods (LibreOffice), .csv; al massimo "
-            f"{imports.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+            f"{imports.MAX_UPLOAD_BYTES // (1024 * 1024)} MB, "
+            f"{_thousands(imports.MAX_ROWS)} righe, {imports.MAX_COLUMNS} colonne."
         ),
     )
 
@@ -81,49 +83,25 @@ def _access(request, year: int) -> tuple[Cycle, bool, set[int] | None]:
 # ------------------------------------------------------------------ the file between two steps
 
 
-def _pending_folder() -> Path:
-    folder = Path(settings.MEDIA_ROOT) / PENDING_FOLDER
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
-
-
-def _pending_path(pending: dict) -> Path | None:
-    token, fmt = str(pending.get("token", "")), str(pending.get("format", ""))
-    if not _TOKEN.match(token) or fmt not in imports.FORMATS:
-        return None
-    return _pending_folder() / f"{token}.{fmt}"
-
-
-def _discard(request) -> None:
-    pending = request.session.pop(SESSION_KEY, None)
-    if pending:
-        location = _pending_path(pending)
-        if location is not None:
-            location.unlink(missing_ok=True)
-
-
-def _remove_stale() -> None:
-    limit = time.time() - PENDING_MAX_AGE
-    for item in _pending_folder().iterdir():
-        if item.is_file() and item.stat().st_mtime < limit:
-            item.unlink(missing_ok=True)
+def _forget(request, token: str) -> None:
+    """The session no longer points to the import ``token``."""
+    if (request.session.get(SESSION_KEY) or {}).get("token") == token:
+        request.session.pop(SESSION_KEY, None)
 
 
 def _store(request, *, cycle: Cycle, kind: str, filename: str, content: bytes) -> str:
-    _discard(request)
-    _remove_stale()
-    token = secrets.token_hex(16)
-    fmt = imports.file_format(filename)
-    (_pending_folder() / f"{token}.{fmt}").write_bytes(content)
-    request.session[SESSION_KEY] = {
-        "token": token,
-        "format": fmt,
-        "year": cycle.year,
-        "kind": kind,
-        "name": Path(filename).name[:200],
-        "sha256": hashlib.sha256(content).hexdigest(),
-    }
-    return token
+    """Keep the checked file for its confirmation; the previous upload of the session, if still
+    waiting, is cancelled (one import waits per session, as the report page shows one)."""
+    previous = (request.session.get(SESSION_KEY) or {}).get("token", "")
+    earlier = imports.pending_get(token=previous, user=request.user)
+    if earlier is not None:
+        with contextlib.suppress(imports.ImportRefused):  # applied, cancelled... meanwhile
+            imports.pending_cancel(earlier)
+    pending = imports.pending_create(
+        user=request.user, cycle=cycle, kind=kind, filename=filename, content=content
+    )
+    request.session[SESSION_KEY] = {"token": pending.token, "year": cycle.year}
+    return pending.token
 
 
 def _context(cycle: Cycle, can_plan: bool, **extra) -> dict:
@@ -174,48 +152,36 @@ def import_upload(request, year: int):
 @require_POST
 def import_confirm(request, year: int):
     cycle, can_plan, _ = _access(request, year)
-    pending = request.session.get(SESSION_KEY) or {}
     token = request.POST.get("token", "")
-    if (
-        not pending
-        or pending.get("year") != cycle.year
-        or not secrets.compare_digest(str(pending.get("token", "")), token)
-    ):
+    pending = imports.pending_get(token=token, user=request.user, cycle=cycle)
+    if pending is None:
         messages.error(
             request, "Nessuna importazione in attesa di conferma: caricare di nuovo il file."
         )
         return redirect("workspace:import", year=cycle.year)
+    _forget(request, pending.token)
     if "annulla" in request.POST:
-        _discard(request)
-        messages.info(request, "Importazione annullata: nessuna modifica applicata.")
+        try:
+            imports.pending_cancel(pending)
+        except imports.ImportRefused as refusal:
+            messages.warning(request, " ".join(refusal.messages))
+        else:
+            messages.info(request, "Importazione annullata: nessuna modifica applicata.")
         return redirect("workspace:import", year=cycle.year)
-    location = _pending_path(pending)
-    content = location.read_bytes() if location is not None and location.is_file() else None
-    if content is None or hashlib.sha256(content).hexdigest() != pending.get("sha256"):
-        _discard(request)
-        messages.error(request, "Il file caricato non è più disponibile: caricarlo di nuovo.")
-        return redirect("workspace:import", year=cycle.year)
-    kind = pending.get("kind")
-    if kind == imports.PLAN and not can_plan:
+    if pending.kind == imports.PLAN and not can_plan:
         raise PermissionDenied("Solo il controllo di gestione può importare il piano.")
     try:
-        report = imports.import_file(
-            cycle=cycle,
-            kind=kind,
-            content=content,
-            filename=f"file.{pending['format']}",
-            user=request.user,
-            dry_run=False,
-        )
+        report = imports.pending_apply(pending, user=request.user)
+    except imports.ImportRefused as refusal:
+        messages.warning(request, " ".join(refusal.messages))
+        return redirect("workspace:import", year=cycle.year)
     except imports.ImportFileError as error:
-        _discard(request)
         messages.error(request, " ".join(error.messages))
         return redirect("workspace:import", year=cycle.year)
-    _discard(request)
     if report.applied:
         messages.success(request, f"Importazione completata: {report.summary()}.")
         return redirect("workspace:import", year=cycle.year)
-    context = _context(cycle, can_plan, report=report, filename=pending.get("name", ""))
+    context = _context(cycle, can_plan, report=report, filename=pending.original_name)
     context["failed"] = True
     return render(request, "workspace/import_report.html", context)
 
@@ -248,6 +214,10 @@ def export_values(request, year: int, fmt: str):
     cycle, _, unit_ids = _access(request, year)
     period = None
     if request.GET.get("periodo"):
+        if "\x00" in request.GET["periodo"]:  # PostgreSQL refuses it in a query: 400, not 500
+            from django.core.exceptions import BadRequest  # (config.nul refuses it before)
+
+            raise BadRequest("Il periodo indicato contiene un carattere non ammesso (NUL).")
         period = get_object_or_404(MeasurementPeriod, cycle=cycle, key=request.GET["periodo"])
     content = imports.values_export(cycle=cycle, format=fmt, period=period, unit_ids=unit_ids)
     suffix = f"-{period.key}" if period else ""

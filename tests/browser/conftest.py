@@ -12,9 +12,9 @@ The database, and why it works on SQLite and on PostgreSQL alike:
   database is flushed after each test. pytest-django runs these tests after every ``db`` test.
 - The 2019 cycle that tests/conftest.py loads once per session (``django_db_setup``) is visible to
   the first browser test and flushed after it. ``live_2019`` loads it again (from a copy of the
-  dataset) when it is missing, and the ``pytest_runtest_teardown`` hook below loads it again after
-  the flush when another test follows, so the test database keeps "starting with the 2019 cycle"
-  for whatever runs next.
+  dataset) when it is missing, and the ``pytest_runtest_teardown`` hook of tests/conftest.py loads
+  it again after the flush when another test follows, so the test database keeps "starting with
+  the 2019 cycle" for whatever runs next.
 - SQLite: nothing to configure. The settings give no TEST NAME, so Django's test database is the
   shared in-memory one (``file:memorydb_default?mode=memory&cache=shared``) and pytest-django hands
   the test thread's connection to the live server's threads: both see the same data. Because that
@@ -33,12 +33,13 @@ into the repository.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import RESTORE_2019, restore_2019
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,8 +54,6 @@ SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", "/tmp/ciclo-performance
 PASSWORD = "Prova-browser-2019"  # test users only (throw-away test database)
 YEAR = 2019
 TIMEOUT_MS = 15_000
-
-_RESTORE = pytest.StashKey[Callable[[], None]]()
 
 
 @pytest.fixture(scope="module")
@@ -129,30 +128,13 @@ def live_2019(
     test flushed it); the role groups; uploads in a temporary folder."""
     from organization.models import Cycle
     from organization.roles import roles_sync
-    from performance.services import cycle_load
 
-    def restore() -> None:
-        with django_db_blocker.unblock():
-            if not Cycle.objects.filter(year=YEAR).exists():
-                cycle_load(data=copy.deepcopy(dataset_2019))
-
+    restore = restore_2019(dataset_2019, django_db_blocker)
     restore()
-    request.node.stash[_RESTORE] = restore
+    request.node.stash[RESTORE_2019] = restore  # after the flush: tests/conftest.py
     roles_sync()
     settings.MEDIA_ROOT = tmp_path / "media"
     return Cycle.objects.select_related("organization").get(year=YEAR)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item, nextitem):
-    """After the flush of a browser test (the last step of its teardown), put the 2019 cycle back
-    for the next test, if any."""
-    try:
-        return (yield)
-    finally:
-        restore = item.stash.get(_RESTORE, None)
-        if restore is not None and nextitem is not None:
-            restore()
 
 
 @pytest.fixture

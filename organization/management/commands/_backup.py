@@ -15,10 +15,21 @@ Relazione (reports.models_workflow.RelazioneVersion, when present) a digest of i
 and of its files, for every stored PDF (reports.models_pdf.RelazionePdf) the SHA-256 of the file,
 and for every cycle the SHA-256 of its computed tree (``score --json``). ``restore`` compares them
 after restoring and fails if one differs.
+
+The digests of the archive only say that a restore gives back what was saved: a version tampered
+with before the backup would be saved, and restored, as it was. So ``backup`` first verifies every
+frozen version against the digests recorded at its validation (reports.integrity.verify) and
+refuses to write an archive of a version that does not match (naming the version and the file),
+and checks each version's file it puts in the archive against its digest; ``restore`` verifies
+them again once restored.
+
+The archive holds password hashes and session keys: it is readable by its owner only (0600, set
+explicitly whatever the umask). Restored files are 0640 and their folders 0750 (docs/deploy.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -51,6 +62,9 @@ MEDIA = "media"
 # Transient files never worth restoring (imports waiting for a confirmation in a session).
 MEDIA_SKIP = ("importazioni-in-attesa",)
 CHUNK = 1024 * 1024
+ARCHIVE_MODE = 0o600
+FILE_MODE = 0o640
+FOLDER_MODE = 0o750
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -211,15 +225,86 @@ def integrity_differences(expected: dict, found: dict) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------------- frozen versions
+
+
+def _versions():
+    """The frozen versions of the Relazione, or None when the workflow is not installed."""
+    try:
+        version_model = apps.get_model("reports", "RelazioneVersion")
+    except LookupError:
+        return None
+    return version_model.objects.select_related("cycle").order_by("cycle__year", "number")
+
+
+def versions_problems() -> list[str]:
+    """Every frozen version verified against the digests recorded at its validation (HTML,
+    computed tree, open data, documento di validazione, the PDF files): what does not match,
+    in Italian, naming the version and the file."""
+    versions = _versions()
+    if versions is None:
+        return []
+    from reports import integrity
+
+    problems: list[str] = []
+    for version in versions.iterator(chunk_size=20):
+        problems += integrity.verify(version=version).problems
+    return problems
+
+
+def version_file_digests() -> dict[str, tuple[str, str]]:
+    """Name of each version's file -> (its recorded digest, what it is), for the archive."""
+    versions = _versions()
+    out: dict[str, tuple[str, str]] = {}
+    if versions is None:
+        return out
+    for version in versions.only(
+        "number", "cycle__year", "pdf", "pdf_sha256", "validation_pdf", "validation_pdf_sha256"
+    ):
+        what = f"Relazione {version.cycle.year}, versione {version.number}"
+        if version.pdf:
+            out[version.pdf.name] = (version.pdf_sha256, f"{what} – PDF della Relazione")
+        if version.validation_pdf:
+            out[version.validation_pdf.name] = (
+                version.validation_pdf_sha256,
+                f"{what} – PDF del documento di validazione",
+            )
+    return out
+
+
+def _private_file(path: Path):
+    """``path`` created empty for writing, readable by its owner only (whatever the umask)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    os.fchmod(fd, ARCHIVE_MODE)
+    return os.fdopen(fd, "wb")
+
+
 # ------------------------------------------------------------------------------------ backup
 
 
-def backup(destination: Path, *, log=print) -> dict:
-    """Write the archive to ``destination`` (atomically: a partial file is renamed at the end)."""
+def backup(destination: Path, *, log=print, verify: bool = True) -> dict:
+    """Write the archive to ``destination`` (atomically: a partial file is renamed at the end;
+    0600). ``verify``: first every frozen version against its recorded digests, and each
+    version's file as it goes into the archive (CommandError naming the version and the file, no
+    archive written); only a test writes an archive without it."""
     destination = destination.resolve()
     destination.parent.mkdir(parents=True, exist_ok=True)
     vendor = database_vendor()
     media_root = Path(settings.MEDIA_ROOT)
+    expected: dict[str, tuple[str, str]] = {}
+    if verify:
+        log("Verifica delle versioni congelate della Relazione…")
+        problems = versions_problems()
+        if problems:
+            raise CommandError(
+                "Backup non eseguito: versioni non integre (non corrispondono alle impronte "
+                "registrate alla validazione):\n- "
+                + "\n- ".join(problems)
+                + "\nRipristinare i file o i dati da un backup precedente (manage.py restore), "
+                "poi ripetere il backup."
+            )
+        expected = version_file_digests()
     with tempfile.TemporaryDirectory(prefix="ciclo-backup-", dir=destination.parent) as work:
         work_dir = Path(work)
         # 1. The database first: a file a row refers to was written before the row, so it is in
@@ -269,18 +354,33 @@ def backup(destination: Path, *, log=print) -> dict:
 
         partial = destination.with_name(destination.name + ".partial")
         log("Scrittura dell'archivio con i file archiviati…")
-        with tarfile.open(partial, "w") as archive:
-            archive.add(database_file, arcname=database_file.name)
-            for path, relative in media_files(media_root):
-                member = f"{MEDIA}/{relative}"
-                manifest["media"][relative] = sha256_file(path)
-                archive.add(path, arcname=member)
-            data = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
-            info = tarfile.TarInfo(MANIFEST)
-            info.size = len(data)
-            info.mtime = int(dt.datetime.now().timestamp())
-            archive.addfile(info, io.BytesIO(data))
-        os.replace(partial, destination)
+        try:
+            with (
+                _private_file(partial) as handle,
+                tarfile.open(fileobj=handle, mode="w") as archive,
+            ):
+                archive.add(database_file, arcname=database_file.name)
+                for path, relative in media_files(media_root):
+                    member = f"{MEDIA}/{relative}"
+                    digest = sha256_file(path)
+                    if relative in expected and expected[relative][0] != digest:
+                        raise CommandError(
+                            f"Backup non eseguito: {expected[relative][1]} ({relative}) non "
+                            "corrisponde all'impronta registrata alla validazione (cambiato "
+                            "durante il backup?)."
+                        )
+                    manifest["media"][relative] = digest
+                    archive.add(path, arcname=member)
+                data = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
+                info = tarfile.TarInfo(MANIFEST)
+                info.size = len(data)
+                info.mtime = int(dt.datetime.now().timestamp())
+                archive.addfile(info, io.BytesIO(data))
+            os.replace(partial, destination)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.chmod(destination, ARCHIVE_MODE)
     return manifest
 
 
@@ -364,14 +464,23 @@ def restore_database(manifest: dict, work_dir: Path, *, log=print) -> None:
         if target == ":memory:" or "mode=memory" in target:
             raise CommandError("Il database SQLite configurato è in memoria: non si ripristina.")
         log("Ripristino del database (SQLite)…")
+        created = not Path(target).exists()
         _sqlite_copy(str(dump), target)
+        if created:  # it holds password hashes: its owner's only
+            os.chmod(target, ARCHIVE_MODE)
+
+
+def _folder_mode(folder: Path) -> None:
+    with contextlib.suppress(PermissionError):  # e.g. a mount point owned by someone else
+        os.chmod(folder, FOLDER_MODE)
 
 
 def restore_media(manifest: dict, work_dir: Path, *, log=print) -> None:
     """MEDIA_ROOT becomes exactly the files of the backup (it may be a mount point: its content
-    is replaced, the folder itself stays)."""
+    is replaced, the folder itself stays). Files 0640, folders 0750, whatever the umask."""
     root = Path(settings.MEDIA_ROOT)
     root.mkdir(parents=True, exist_ok=True)
+    _folder_mode(root)
     wanted = set(manifest.get("media", {}))
     log(f"Ripristino dei file archiviati ({len(wanted)})…")
     for path, relative in list(media_files(root)):
@@ -383,7 +492,12 @@ def restore_media(manifest: dict, work_dir: Path, *, log=print) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".ripristino")
         shutil.copyfile(source, partial)
+        os.chmod(partial, FILE_MODE)
         os.replace(partial, target)
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
-        if folder.relative_to(root).parts[0] not in MEDIA_SKIP and not any(folder.iterdir()):
+        if folder.relative_to(root).parts[0] in MEDIA_SKIP:
+            continue
+        if not any(folder.iterdir()):
             folder.rmdir()
+        else:
+            _folder_mode(folder)

@@ -4,6 +4,8 @@
 
 PostgreSQL with pg_dump (custom format; the client of the server's version must be installed),
 SQLite with its online backup API: both while the site runs. Restore with ``manage.py restore``.
+Every frozen version of the Relazione is verified first: a version that does not match its
+digests stops the backup (non-zero exit, the version and the file named). The archive is 0600.
 """
 
 from pathlib import Path

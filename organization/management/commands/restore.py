@@ -1,6 +1,8 @@
 """manage.py restore <file>: put back the database and the stored files of a backup archive,
 then check that every published version, stored PDF and computed tree is identical (same
-digests as when the backup was made). See _backup.py.
+digests as when the backup was made) and that every frozen version still matches the digests
+recorded at its validation (a backup taken after a version was tampered with is not
+"verificato"). See _backup.py.
 
 Stop the application servers and the PDF worker first: the restore replaces the data under them.
 """
@@ -61,6 +63,8 @@ class Command(BaseCommand):
             )
         log("Verifica delle impronte…")
         problems = _backup.integrity_differences(manifest["integrity"], _backup.integrity_digests())
+        log("Verifica delle versioni congelate (impronte registrate alla validazione)…")
+        problems += [f"versione non integra: {p}" for p in _backup.versions_problems()]
         if problems:
             raise CommandError(
                 "Ripristino completato ma la verifica non è riuscita:\n- " + "\n- ".join(problems)
@@ -70,6 +74,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Ripristino completato e verificato: {len(integrity['versions'])} versioni "
                 f"pubblicate, {len(integrity['pdfs'])} PDF e {len(integrity['scores'])} alberi "
-                "calcolati identici al backup."
+                "calcolati identici al backup; le versioni corrispondono alle impronte della "
+                "validazione."
             )
         )

@@ -10,20 +10,25 @@ is written; otherwise everything is applied in one transaction, or nothing if an
 Exports (`plan_export`, `values_export`) write the same columns; text cells that a spreadsheet
 would run as a formula get a leading apostrophe (numbers stay numbers), and the import removes it.
 
-Spreadsheets are written with tablib through django-import-export's formats. They are read with
-openpyxl, odfpy and the csv module directly: tablib's readers renumber rows (blank rows are
-dropped) and its ODS reader shifts columns after repeated empty cells, as LibreOffice writes them.
+Spreadsheets are written with tablib through django-import-export's formats. They are read by
+`sheets` (XLSX and ODS as streams of XML, within the limits) and the csv module: tablib's readers
+renumber rows (blank rows are dropped) and its ODS reader shifts columns after repeated empty
+cells, as LibreOffice writes them; openpyxl and odfpy build the whole document first, and a tiny
+file can declare millions of cells (issue 10).
 
 The package: `columns` (the formats' columns and vocabularies), `common` (kinds, formats, the
 report, formula escaping, reading a cell), `reading` (a file into a `Table`, the size limits),
-`exports` (the exports and `render_table`), `plan` (`plan_import`), `values` (`values_import`);
-`import_file` is here. Everything is used as ``performance.services.imports.<name>``: setting a
-size limit here (``MAX_UPLOAD_BYTES``...) takes effect in `reading`, which reads them from here.
+`sheets` (XLSX and ODS read as streams, within the limits), `exports` (the exports and
+`render_table`), `plan` (`plan_import`), `values` (`values_import`), `pending` (a file waiting
+for its confirmation, applied at most once); `import_file` is here. Everything is used as
+``performance.services.imports.<name>``: setting a size limit here (``MAX_UPLOAD_BYTES``...)
+takes effect in `reading` and `sheets`, which read them from here.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
 
 from organization.models import Cycle
 from performance.services.imports.columns import (
@@ -58,12 +63,24 @@ from performance.services.imports.exports import (
     values_export,
     values_rows,
 )
+from performance.services.imports.pending import (
+    PENDING_FOLDER,
+    PENDING_MAX_AGE,
+    ImportRefused,
+    pending_apply,
+    pending_cancel,
+    pending_create,
+    pending_get,
+    pending_remove_stale,
+)
 from performance.services.imports.plan import plan_import
 from performance.services.imports.reading import (
+    MAX_CELL_CHARS,
     MAX_COLUMNS,
     MAX_ROWS,
     MAX_UNPACKED_BYTES,
     MAX_UPLOAD_BYTES,
+    MAX_XML_TAGS,
     SheetRow,
     Table,
     file_format,
@@ -79,16 +96,22 @@ __all__ = [
     "CONTENT_TYPES",
     "FORMATS",
     "KINDS",
+    "MAX_CELL_CHARS",
     "MAX_COLUMNS",
     "MAX_ROWS",
     "MAX_UNPACKED_BYTES",
     "MAX_UPLOAD_BYTES",
+    "MAX_XML_TAGS",
+    "PENDING_FOLDER",
+    "PENDING_MAX_AGE",
     "PLAN",
     "PLAN_COLUMNS",
     "RULE_NAMES",
     "VALUES",
     "VALUE_COLUMNS",
+    "ImportConflict",
     "ImportFileError",
+    "ImportRefused",
     "ImportReport",
     "InvalidRow",
     "RowChange",
@@ -98,6 +121,11 @@ __all__ = [
     "escape_formula",
     "file_format",
     "import_file",
+    "pending_apply",
+    "pending_cancel",
+    "pending_create",
+    "pending_get",
+    "pending_remove_stale",
     "plan_export",
     "plan_import",
     "plan_rows",
@@ -112,6 +140,18 @@ __all__ = [
 ]
 
 
+CONFLICT = (
+    "Importazione non applicata: mentre si applicava il file, un'altra operazione ha registrato "
+    "gli stessi dati (per esempio lo stesso valore per lo stesso periodo). Nessuna modifica è "
+    "stata applicata: caricare di nuovo il file per vederne la verifica aggiornata."
+)
+
+
+class ImportConflict(ImportFileError):
+    """The database refused a write of the import (a unique row written meanwhile by another
+    request): nothing of the import was applied."""
+
+
 def import_file(
     *,
     cycle: Cycle,
@@ -121,10 +161,17 @@ def import_file(
     user: AbstractBaseUser | AnonymousUser | None,
     dry_run: bool,
 ) -> ImportReport:
-    """Read ``content`` and import it as a plan or values file (ImportFileError if unreadable)."""
+    """Read ``content`` and import it as a plan or values file (ImportFileError if unreadable).
+    Not a dry run: all or nothing, and an IntegrityError (another request wrote the same unique
+    row between the validation and the write) is ImportConflict, with nothing written."""
     table = read_table(content=content, filename=filename)
-    if kind == PLAN:
-        return plan_import(cycle=cycle, table=table, user=user, dry_run=dry_run)
-    if kind == VALUES:
-        return values_import(cycle=cycle, table=table, user=user, dry_run=dry_run)
-    raise ValueError(f"tipo di importazione sconosciuto: {kind}")
+    importers = {PLAN: plan_import, VALUES: values_import}
+    if kind not in importers:
+        raise ValueError(f"tipo di importazione sconosciuto: {kind}")
+    if dry_run:
+        return importers[kind](cycle=cycle, table=table, user=user, dry_run=True)
+    try:
+        with transaction.atomic():
+            return importers[kind](cycle=cycle, table=table, user=user, dry_run=False)
+    except IntegrityError:
+        raise ImportConflict(CONFLICT) from None

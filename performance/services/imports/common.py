@@ -17,7 +17,7 @@ from django.db import models
 
 from organization.models import PlanDocument, Position, Unit
 from performance import scoring
-from performance.parsing import ParseError, parse_date, parse_number
+from performance.parsing import DateWindow, ParseError, parse_date, parse_number
 from performance.services.imports.columns import RULE_NAMES, column_key
 
 PLAN = "piano"
@@ -183,9 +183,9 @@ def _number(value: Any, column: str) -> Decimal | None:
         raise _RowError(column, str(error)) from None
 
 
-def _date(value: Any, column: str) -> dt.date | None:
+def _date(value: Any, column: str, window: DateWindow | None = None) -> dt.date | None:
     try:
-        return parse_date(_cell_for_parser(value))
+        return parse_date(_cell_for_parser(value), window=window)
     except ParseError as error:
         raise _RowError(column, str(error)) from None
 

@@ -19,7 +19,7 @@ from organization import permissions
 from organization.models import Cycle, PlanDocument, Position, Unit
 from performance import editability, scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
-from performance.parsing import ParseError, parse_bool
+from performance.parsing import DateWindow, ParseError, cycle_date_window, parse_bool
 from performance.services.cycle import _rule_json
 from performance.services.imports.columns import (
     _COMBINE,
@@ -149,6 +149,7 @@ class _Group:
 class _PlanImport:
     def __init__(self, *, cycle: Cycle, table: Table, user: Any, report: ImportReport) -> None:
         self.cycle = cycle
+        self.window = cycle_date_window(cycle.year)  # deadlines within the cycle's years
         self.table = table
         self.user = user
         self.report = report
@@ -335,7 +336,7 @@ class _PlanImport:
                         )
                     return slots[index] or None
 
-                parts.append(self._spec(part_kind, slot, f" (parte {index + 1})"))
+                parts.append(self._spec(part_kind, slot, f" (parte {index + 1})", self.window))
             labels = [label.strip() for label in _text(cells.get("parti_etichette")).split(";")]
             spec: dict[str, Any] = {
                 "kind": "multi",
@@ -345,14 +346,16 @@ class _PlanImport:
                 or "mean",
             }
         else:
-            spec = self._spec(kind, cells.get, "")
+            spec = self._spec(kind, cells.get, "", self.window)
         try:
             row.values["rule"] = _rule_json(spec)
         except scoring.ScoringError as error:
             raise _RowError("regola", str(error)) from None
 
     @staticmethod
-    def _spec(kind: str, cell: Callable[[str], Any], where: str) -> dict[str, Any]:
+    def _spec(
+        kind: str, cell: Callable[[str], Any], where: str, window: DateWindow | None = None
+    ) -> dict[str, Any]:
         def need(column: str, parse: Callable[[Any, str], Any]) -> Any:
             value = parse(cell(column), column)
             if value is None:
@@ -372,7 +375,7 @@ class _PlanImport:
             if baseline is not None:
                 spec["baseline"] = baseline
         elif kind == "deadline":
-            spec["due"] = need("data_scadenza", _date)
+            spec["due"] = need("data_scadenza", lambda value, column: _date(value, column, window))
         elif kind == "rating":
             spec["threshold"] = need("soglia", _number)
             spec["scale_min"] = optional("scala_min", Decimal(1))
@@ -925,6 +928,7 @@ def plan_import(
         return report
     if not _check_columns(table, report, PLAN_COLUMNS, ()):
         return report
+    report.invalid.extend(table.invalid)  # cells with control characters
     with transaction.atomic():
         job = _PlanImport(cycle=cycle, table=table, user=user, report=report)
         job.parse()
@@ -944,6 +948,12 @@ def plan_import(
             else:
                 report.unchanged += 1
         if report.invalid or dry_run:
+            return report
+        # again, with the cycle's row locked until the commit (performance.editability): a
+        # submission to the OIV meanwhile is seen here, one after it waits for this import
+        scope = editability.edit_scope(cycle)
+        if not scope.everything:
+            report.add_invalid(1, "", scope.refusal())
             return report
         job.apply()
         report.applied = True

@@ -1,19 +1,20 @@
-"""Reading a file into a `Table`: the first sheet of an XLSX or ODS file or a CSV file, rows
-numbered as in the spreadsheet, within the size limits; and the check of a table's columns
-against a format."""
+"""Reading a file into a `Table`: the first sheet of an XLSX or ODS file (streamed by
+`performance.services.imports.sheets`, with its limits) or a CSV file, rows numbered as in the
+spreadsheet, within the size limits; and the check of a table's columns against a format.
+
+Cells with control characters (NUL...: PostgreSQL cannot store them) are not refused with the
+file: each is an invalid row of the report (`Table.invalid`: row, column, reason), and the
+character is left out of the value, so that no dry run sends it to the database either."""
 
 from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import io
 import re
-import warnings
-import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
@@ -23,7 +24,15 @@ from performance.services.imports.common import (
     FORMATS,
     ImportFileError,
     ImportReport,
+    InvalidRow,
     _text,
+)
+from performance.services.imports.sheets import (
+    _column_too_far,
+    _read_ods,
+    _read_xlsx,
+    _too_long,
+    _too_many_rows,
 )
 
 # The limits are read through the package (``_package.MAX_ROWS``...), so that setting
@@ -32,6 +41,12 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000
 MAX_COLUMNS = 200
 MAX_UNPACKED_BYTES = 60 * 1024 * 1024
+MAX_XML_TAGS = 2_000_000  # the markup of an XLSX or ODS file: tags, each '<'
+MAX_CELL_CHARS = 32_767  # a cell of Excel holds at most this many characters
+
+# Control characters other than tab, line feed and carriage return (C0, DEL, C1) and lone
+# surrogates: PostgreSQL refuses NUL, and none of them belongs in a plan or a value.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass
@@ -44,6 +59,8 @@ class SheetRow:
 class Table:
     columns: list[str]
     rows: list[SheetRow]
+    # cells that cannot be imported as they are (control characters), for the report
+    invalid: list[InvalidRow] = field(default_factory=list)
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -101,18 +118,36 @@ def _table_from_matrix(matrix: list[tuple[int, list[Any]]]) -> Table:
             raise ImportFileError(f"Riga 1: la colonna «{header}» compare due volte.")
         seen.add(header)
     rows = []
+    invalid: list[InvalidRow] = []
     for number, values in matrix[1:]:
         cells = {
             h: _clean(values[i]) if i < len(values) else None for i, h in enumerate(headers) if h
         }
         if all(v is None for v in cells.values()):
             continue
+        for column, value in cells.items():
+            if isinstance(value, str):
+                if len(value) > _package.MAX_CELL_CHARS:
+                    raise _too_long(number, column)
+                if _CONTROL.search(value):
+                    invalid.append(InvalidRow(number, column, _control_message(value)))
+                    cells[column] = _clean(_CONTROL.sub("", value))
         rows.append(SheetRow(number, cells))
     if len(rows) > _package.MAX_ROWS:
-        raise ImportFileError(
-            f"Il file ha più di {_package.MAX_ROWS} righe: dividerlo in più file."
-        )
-    return Table(columns=[h for h in headers if h], rows=rows)
+        raise _too_many_rows()
+    return Table(columns=[h for h in headers if h], rows=rows, invalid=invalid)
+
+
+def _control_message(value: str) -> str:
+    found = sorted({f"U+{ord(c):04X}" for c in _CONTROL.findall(value)})
+    what = "un carattere di controllo" if len(found) == 1 else "caratteri di controllo"
+    return (
+        f"il testo contiene {what} non ammess{'o' if len(found) == 1 else 'i'} "
+        f"({', '.join(found[:5])}): eliminarl{'o' if len(found) == 1 else 'i'} dal foglio"
+    )
+
+
+# ---------------------------------------------------------------------------------------- CSV
 
 
 def _read_csv(content: bytes) -> list[tuple[int, list[Any]]]:
@@ -128,160 +163,27 @@ def _read_csv(content: bytes) -> list[tuple[int, list[Any]]]:
             text = content.decode("cp1252", errors="replace")
     first_line = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first_line.count)
-    matrix = []
+    matrix: list[tuple[int, list[Any]]] = []
     number = 0
+    limit = _package.MAX_COLUMNS
     try:
         for number, row in enumerate(
             csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1
         ):
             if number > _package.MAX_ROWS + 1:
-                raise ImportFileError(f"Il file ha più di {_package.MAX_ROWS} righe: dividerlo.")
-            matrix.append((number, row[: _package.MAX_COLUMNS]))
+                raise _too_many_rows()
+            if len(row) > limit:
+                beyond = next((i for i, v in enumerate(row[limit:], limit + 1) if v.strip()), 0)
+                if beyond:
+                    raise _column_too_far(number, beyond)
+                row = row[:limit]
+            matrix.append((number, row))
     except csv.Error as error:
         raise ImportFileError(f"CSV non leggibile alla riga {number + 1}: {error}") from None
     return matrix
 
 
-def _check_zip(content: bytes, label: str) -> None:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-    except zipfile.BadZipFile:
-        raise ImportFileError(f"Il file non è un foglio {label} valido.") from None
-    if sum(info.file_size for info in archive.infolist()) > _package.MAX_UNPACKED_BYTES:
-        raise ImportFileError("Il file è troppo grande una volta decompresso.")
-
-
-def _read_xlsx(content: bytes) -> list[tuple[int, list[Any]]]:
-    _check_zip(content, "XLSX")
-    import openpyxl
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            book = openpyxl.load_workbook(io.BytesIO(content), data_only=True)
-    except Exception:  # openpyxl raises many kinds of errors for a damaged file
-        raise ImportFileError("Il file non è un foglio XLSX leggibile.") from None
-    sheet = book.worksheets[0]
-    matrix = []
-    for row in sheet.iter_rows(max_col=min(sheet.max_column, _package.MAX_COLUMNS)):
-        values = [_xlsx_value(cell) for cell in row]
-        if any(v is not None for v in values):
-            matrix.append((row[0].row, values))
-            if len(matrix) > _package.MAX_ROWS + 1:
-                raise ImportFileError(f"Il file ha più di {_package.MAX_ROWS} righe: dividerlo.")
-    return matrix
-
-
-_QUOTED = re.compile(r'"[^"]*"|\\.')  # literal text in a number format: 0" %" is no percentage
-
-
-def _xlsx_value(cell: Any) -> Any:
-    value = cell.value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-        if "%" in _QUOTED.sub("", str(cell.number_format or "")):
-            number *= 100  # "82,7%" typed in a cell is stored as 0.827
-        return number
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _read_ods(content: bytes) -> list[tuple[int, list[Any]]]:
-    _check_zip(content, "ODS")
-    from odf.namespaces import TABLENS
-    from odf.opendocument import load
-
-    try:
-        document = load(io.BytesIO(content))
-    except Exception:  # odfpy raises many kinds of errors for a damaged file
-        raise ImportFileError("Il file non è un foglio ODS leggibile.") from None
-    sheets = [n for n in document.spreadsheet.childNodes if n.qname == (TABLENS, "table")]
-    if not sheets:
-        raise ImportFileError("Il file ODS non contiene fogli.")
-    matrix = []
-    number = 0
-    for row in _ods_rows(sheets[0]):
-        repeat = int(_attribute(row, "numberrowsrepeated") or 1)
-        values = _ods_cells(row)
-        if not any(v is not None for v in values):
-            number += repeat  # LibreOffice writes blank rows as one repeated row
-            continue
-        for _ in range(min(repeat, _package.MAX_ROWS + 2)):
-            number += 1
-            matrix.append((number, values))
-        if len(matrix) > _package.MAX_ROWS + 1:
-            raise ImportFileError(f"Il file ha più di {_package.MAX_ROWS} righe: dividerlo.")
-    return matrix
-
-
-def _attribute(element: Any, name: str) -> str | None:
-    try:
-        return element.getAttribute(name)
-    except (AttributeError, ValueError):
-        return None
-
-
-def _ods_rows(element: Any) -> Iterable[Any]:
-    from odf.namespaces import TABLENS
-
-    for child in element.childNodes:
-        if child.qname == (TABLENS, "table-row"):
-            yield child
-        elif child.qname in (
-            (TABLENS, "table-header-rows"),
-            (TABLENS, "table-rows"),
-            (TABLENS, "table-row-group"),
-        ):
-            yield from _ods_rows(child)
-
-
-def _ods_cells(row: Any) -> list[Any]:
-    from odf.namespaces import TABLENS
-
-    values: list[Any] = []
-    pending = 0  # empty cells not yet written (trailing ones never are)
-    for cell in row.childNodes:
-        if cell.qname not in ((TABLENS, "table-cell"), (TABLENS, "covered-table-cell")):
-            continue
-        repeat = int(_attribute(cell, "numbercolumnsrepeated") or 1)
-        value = _ods_value(cell)
-        if value is None:
-            pending += repeat
-            continue
-        values.extend([None] * pending)
-        pending = 0
-        values.extend([value] * min(repeat, _package.MAX_COLUMNS))
-        if len(values) >= _package.MAX_COLUMNS:
-            return values[: _package.MAX_COLUMNS]
-    return values
-
-
-def _ods_value(cell: Any) -> Any:
-    from odf import teletype
-    from odf.namespaces import TEXTNS
-
-    kind = _attribute(cell, "valuetype")
-    try:
-        if kind in ("float", "currency"):
-            return Decimal(_attribute(cell, "value") or "")
-        if kind == "percentage":
-            return Decimal(_attribute(cell, "value") or "") * 100
-    except InvalidOperation:
-        pass
-    if kind == "date":
-        value = _attribute(cell, "datevalue") or ""
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            pass
-    if kind == "boolean":
-        return _attribute(cell, "booleanvalue") == "true"
-    paragraphs = [
-        teletype.extractText(node) for node in cell.childNodes if node.qname == (TEXTNS, "p")
-    ]
-    text = "\n".join(paragraphs)
-    return text if text.strip() else None
+# ------------------------------------------------------------------------------------- columns
 
 
 def _check_columns(

@@ -19,7 +19,15 @@ from organization import permissions
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import editability, scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
-from performance.parsing import ParseError, parse_bool, parse_date, parse_k_of_n, parse_number
+from performance.parsing import (
+    DateWindow,
+    ParseError,
+    cycle_date_window,
+    parse_bool,
+    parse_date,
+    parse_k_of_n,
+    parse_number,
+)
 from performance.services.actuals import ActualValue, actual_record
 from performance.services.cycle import value_from_actual
 from performance.services.imports.columns import _OBJECTIVE_KINDS, _PLAN_ORDER, VALUE_COLUMNS
@@ -76,7 +84,9 @@ _ERROR_COLUMNS = {
 }
 
 
-def _parse_value(raw: Any, rule: dict, column: str = "valore") -> dict[str, Any]:
+def _parse_value(
+    raw: Any, rule: dict, column: str = "valore", window: DateWindow | None = None
+) -> dict[str, Any]:
     """The value cell as the fields of actual_record, by the kind of the target's rule."""
     kind = rule.get("kind")
     raw = _cell_for_parser(raw)
@@ -94,12 +104,12 @@ def _parse_value(raw: Any, rule: dict, column: str = "valore") -> dict[str, Any]
                 )
             parts = []
             for slot, part_rule in zip(slots, parts_rules, strict=True):
-                part = _parse_value(slot or None, part_rule, column) if slot else {}
+                part = _parse_value(slot or None, part_rule, column, window) if slot else {}
                 parts.append(_stored_part(part) if part else None)
             return {"parts": parts} if any(parts) else {}
         if kind == "deadline":
             try:
-                return {"date": parse_date(raw)}
+                return {"date": parse_date(raw, window=window)}
             except ParseError as error:
                 done = _bool_or_none(raw)
                 if done is False:
@@ -114,7 +124,7 @@ def _parse_value(raw: Any, rule: dict, column: str = "valore") -> dict[str, Any]
             if done is not None:
                 return {"done": done}
             try:
-                return {"date": parse_date(raw)}
+                return {"date": parse_date(raw, window=window)}
             except ParseError:
                 raise _RowError(column, f"«{_text(raw)}»: scrivere sì, no o la data") from None
         if kind == "k_of_n":
@@ -177,6 +187,7 @@ def _value_show(fields: dict[str, Any]) -> str:
 class _ValuesImport:
     def __init__(self, *, cycle: Cycle, table: Table, user: Any, report: ImportReport) -> None:
         self.cycle = cycle
+        self.window = cycle_date_window(cycle.year)  # values' dates within the cycle's years
         self.table = table
         self.user = user
         self.report = report
@@ -296,7 +307,7 @@ class _ValuesImport:
                 errors.append(error)
 
         def value() -> None:
-            parsed = _parse_value(cells.get("valore"), target.rule)
+            parsed = _parse_value(cells.get("valore"), target.rule, window=self.window)
             if parsed:
                 given.update(
                     {k: parsed.get(k) for k in ("number", "date", "done", "k", "n", "parts")}
@@ -314,7 +325,7 @@ class _ValuesImport:
                     given[name] = _limited(text, column, limit) if limit else text
 
         def measured() -> None:
-            day = _date(cells.get("data_rilevazione"), "data_rilevazione")
+            day = _date(cells.get("data_rilevazione"), "data_rilevazione", self.window)
             if day is not None:
                 given["measured_on"] = day
 
@@ -391,6 +402,7 @@ def values_import(
         return report
     if not _check_columns(table, report, VALUE_COLUMNS, ("periodo", "valore")):
         return report
+    report.invalid.extend(table.invalid)  # cells with control characters
     with transaction.atomic():
         job = _ValuesImport(cycle=cycle, table=table, user=user, report=report)
         job.scope = scope
