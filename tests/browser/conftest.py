@@ -172,6 +172,29 @@ def log_in(page, username: str, password: str = PASSWORD, *, shot: str = "") -> 
     expect(page.get_by_role("button", name="Esci")).to_be_visible()
 
 
+def sideways_overflow(page) -> str:
+    """ "" when the page does not scroll sideways; otherwise what sticks out, named (absolute
+    elements included: a .visually-hidden text escapes a scrolling box that is not positioned)."""
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    if overflow <= 0:
+        return ""
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth)
+            // inside a scrolling box only what is positioned outside it counts
+            .filter(e => ['absolute', 'fixed'].includes(getComputedStyle(e).position)
+                || !e.parentElement.closest('.table-responsive, .table-wrap'))
+            .sort((a, b) => b.getBoundingClientRect().right - a.getBoundingClientRect().right)
+            .slice(0, 6)
+            .map(e => `${e.tagName}.${e.className} in ${e.parentElement.tagName}.`
+                      + `${e.parentElement.className}: ${e.textContent.slice(0, 30)}`)"""
+    )
+    width = page.viewport_size["width"] if page.viewport_size else "?"
+    return f"{page.url} at {width} px scrolls sideways by {overflow} px: {wide}"
+
+
 def screenshot(page, name: str, focus=None) -> Path:
     """A screenshot in SCREENSHOTS (outside the repository): the whole page, or with ``focus`` (a
     locator) the window scrolled to it, as the user sees it."""

@@ -24,7 +24,7 @@ from reports import services as relazione_services
 from reports import services_workflow as workflow
 from reports.models_pdf import RelazionePdf
 from reports.models_workflow import OivMember
-from tests.browser.conftest import YEAR, log_in, screenshot
+from tests.browser.conftest import YEAR, log_in, screenshot, sideways_overflow
 from tests.browser.test_browser_entry import save, watch_previews
 from tests.browser.test_browser_import import upload, values_xlsx
 from tests.publishing import ROOT, publish
@@ -92,13 +92,19 @@ def _axe_context(new_context):
 def test_axe_finds_no_wcag_violation_on_any_public_page(new_context, published):
     page = _axe_context(new_context).new_page()
     report = []
-    for url, status in PAGES:
-        response = page.goto(url)
-        assert response is not None and response.status == status, f"{url}: {response}"
-        problems = _violations(page)
-        if problems:
-            report.append(f"{url}:\n" + "\n".join(problems))
-    assert not report, "axe-core violations (WCAG 2.1 AA):\n" + "\n".join(report)
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for url, status in PAGES:
+            response = page.goto(url)
+            assert response is not None and response.status == status, f"{url}: {response}"
+            problems = _violations(page)
+            if problems:
+                report.append(f"{url} ({width} px):\n" + "\n".join(problems))
+            if overflow := sideways_overflow(page):
+                report.append(overflow)
+    assert not report, "axe-core violations (WCAG 2.1 AA), pages wider than the window:\n" + (
+        "\n".join(report)
+    )
 
 
 def _focus_visible(locator) -> bool:
@@ -194,6 +200,8 @@ def _check(
         assert page.url.endswith(url), f"{url}: redirected to {page.url}"
     where = f"{url}{f' ({label})' if label else ''}"
     problems = _violations(page) + _dangling_references(page)
+    if overflow := sideways_overflow(page):
+        problems.append(overflow)
     if problems:
         report.append(f"{where}:\n" + "\n".join(problems))
     # what a user reveals: the OIV's forms in each objective, the manual override of a value...
@@ -359,7 +367,23 @@ def test_axe_finds_no_wcag_violation_on_the_staff_pages(new_context, live_2019, 
 
     # a phone-sized window: the navigation bar and the wide tables reflow
     controllo.set_viewport_size({"width": 390, "height": 844})
-    for url in ("/lavoro/", ENTRY, f"{STAFF}obiettivi/", PLAN):
+    for url in (
+        "/lavoro/",
+        ENTRY,
+        f"{STAFF}valori/",
+        f"{STAFF}obiettivi/",
+        f"{STAFF}indicatori/",
+        f"{STAFF}albero/",
+        PLAN,
+        f"{PLAN}obiettivi/{objective.pk}/",
+        f"{PLAN}target/{target.pk}/",
+        f"{PLAN}regole/",
+        f"{STAFF}importa/",
+        f"{STAFF}ciclo/",
+        f"{STAFF}relazione/",
+        f"{STAFF}relazione/sezioni/premessa/",
+        f"{STAFF}relazione/tabelle/numeri-territorio/",
+    ):
         _check(controllo, url, report, label="390 px")
     controllo.goto("/lavoro/")
     screenshot(controllo, "a11y-staff-home-390px")
@@ -392,6 +416,9 @@ def test_axe_finds_no_wcag_violation_on_the_staff_pages(new_context, live_2019, 
     _check(oiv, "/lavoro/", report, label="OIV", go=False)
     for url in (f"{STAFF}revisione/", f"{STAFF}ciclo/", f"{STAFF}relazione/pdf/", ENTRY, PLAN):
         _check(oiv, url, report, label="OIV, inviato")
+    oiv.set_viewport_size({"width": 390, "height": 844})
+    for url in (f"{STAFF}revisione/", f"{STAFF}ciclo/"):
+        _check(oiv, url, report, label="OIV, inviato, 390 px")
     for url in (f"{STAFF}ciclo/", f"{STAFF}revisione/", f"{STAFF}relazione/", ENTRY):
         _check(controllo, url, report, label="controllo, inviato")
 

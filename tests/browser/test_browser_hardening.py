@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from organization import roles
 from organization.models import Unit
-from tests.browser.conftest import YEAR, log_in, screenshot
+from tests.browser.conftest import YEAR, log_in, screenshot, sideways_overflow
 
 pytestmark = pytest.mark.browser
 
@@ -28,21 +28,8 @@ WIDTHS = (390, 1280)
 
 
 def no_sideways_scroll(page) -> None:
-    """The page does not scroll sideways; otherwise name the elements that stick out (absolute
-    ones included: a .visually-hidden text escapes a scrolling box that is not positioned)."""
-    overflow = page.evaluate(
-        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    if overflow > 0:
-        wide = page.evaluate(
-            """() => [...document.querySelectorAll('body *')]
-                .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth)
-                .sort((a, b) => b.getBoundingClientRect().right - a.getBoundingClientRect().right)
-                .slice(0, 6)
-                .map(e => `${e.tagName}.${e.className} in ${e.parentElement.tagName}.`
-                          + `${e.parentElement.className}: ${e.textContent.slice(0, 30)}`)"""
-        )
-        raise AssertionError(f"{page.url} scrolls sideways by {overflow} px: {wide}")
+    problem = sideways_overflow(page)
+    assert not problem, problem
 
 
 def at_widths(page, name: str, check) -> None:
