@@ -133,10 +133,10 @@ def _record(
     comment: str = "",
     data: dict | None = None,
 ) -> CycleTransition:
-    """The audit record and, when the action changes the state (_TRANSITIONS), the cycle's new
+    """The audit record and, when the action changes the state (STEPS), the cycle's new
     state with its history. Inside the caller's transaction, with ``cycle`` locked."""
     from_status = cycle.status
-    to_status = _TRANSITIONS[action].to_status or from_status
+    to_status = STEP[action].to_status or from_status
     round_ = selectors.current_round(cycle=cycle)
     if action in (Action.SUBMIT, Action.RESUBMIT):
         round_ += 1  # this is the new submission
@@ -169,63 +169,18 @@ def _refuse_state(cycle: Cycle, allowed: tuple[str, ...], why: str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Step:
-    """A transition of the cycle: who may do it, from which states, to which (None: the state
-    does not change), and what it is called in the messages ("Solo … può {what}.", "{what} è
-    possibile solo nello stato …"; ``state_what`` in the latter when it is worded differently)."""
-
-    role: str  # CONTROLLO or OIV
-    allowed_from: tuple[str, ...]
-    to_status: str | None
-    what: str
-    state_what: str = ""
-
-
-_TRANSITIONS: dict[str, _Step] = {
-    Action.START_MONITORING: _Step(
-        CONTROLLO, (Status.PLANNING,), Status.MONITORING, "avviare il monitoraggio"
-    ),
-    Action.START_REPORTING: _Step(
-        CONTROLLO, (Status.MONITORING,), Status.REPORTING, "avviare la rendicontazione"
-    ),
-    Action.CONSISTENCY_REVIEW: _Step(
-        CONTROLLO,
-        (Status.REPORTING, Status.RETURNED),
-        None,
-        "registrare la verifica del rapporto di coerenza",
-        "verificare il rapporto di coerenza",
-    ),
-    Action.SUBMIT: _Step(
-        CONTROLLO, (Status.REPORTING,), Status.SUBMITTED, "inviare la Relazione all'OIV"
-    ),
-    Action.RESUBMIT: _Step(
-        CONTROLLO, (Status.RETURNED,), Status.SUBMITTED, "inviare di nuovo la Relazione all'OIV"
-    ),
-    Action.RETURN: _Step(OIV, (Status.SUBMITTED,), Status.RETURNED, "restituire la Relazione"),
-    Action.VALIDATE: _Step(
-        OIV, (Status.SUBMITTED,), Status.VALIDATED, "validare la Relazione", "validare"
-    ),
-    Action.PUBLISH: _Step(
-        CONTROLLO, (Status.VALIDATED,), Status.PUBLISHED, "pubblicare la Relazione", "pubblicare"
-    ),
-    Action.ERRATA: _Step(
-        CONTROLLO, (Status.PUBLISHED,), Status.REPORTING, "aprire un'errata corrige"
-    ),
-}
-
-
 def _require(user: User | None, action: str) -> None:
     """PermissionDenied unless ``user`` has the role that does ``action``."""
-    step = _TRANSITIONS[action]
+    step = STEP[action]
     require = _require_controllo if step.role == CONTROLLO else _require_oiv
     require(user, step.what)
 
 
 def _check(cycle: Cycle, action: str, check: Callable[[Cycle], list[str]] | None = None) -> None:
     """TransitionRefused unless ``cycle`` is in a state ``action`` starts from and meets the
-    preconditions (``check(cycle) -> reasons``)."""
-    step = _TRANSITIONS[action]
+    preconditions (``check(cycle) -> reasons``; the step's own precondition by default)."""
+    step = STEP[action]
+    check = check or step.precondition
     states = " o ".join(f"«{Status(s).label}»" for s in step.allowed_from)
     _refuse_state(
         cycle,
@@ -247,8 +202,8 @@ def _transition(
     data: dict | Callable[[Cycle], dict] | None = None,
 ) -> CycleTransition:
     """Check the user's role, lock the cycle, check its state and the preconditions, record the
-    transition (_TRANSITIONS says who, from and to). ``data``: a dict or a function of the
-    locked cycle."""
+    transition (STEPS says who, from and to, and what is checked). ``data``: a dict or a
+    function of the locked cycle."""
     _require(user, action)
     with transaction.atomic():
         locked = _lock(cycle)
@@ -455,104 +410,39 @@ NEXT_ACTOR = {
 }
 
 
+class _Facts:
+    """What the options of a state read about the cycle, computed once when first asked for."""
+
+    def __init__(self, cycle: Cycle) -> None:
+        self.cycle = cycle
+        self._score: scoring.CycleScore | None = None
+
+    @property
+    def score(self) -> scoring.CycleScore:
+        if self._score is None:
+            self._score = cycle_score(cycle=self.cycle)
+        return self._score
+
+
 def transition_options(*, cycle: Cycle, user: User) -> list[TransitionOption]:
-    """The transitions possible from the cycle's state, with whether this user may press them
-    and the Italian reasons why not yet."""
-    controllo = permissions.is_controllo(user)
-    oiv = permissions.is_oiv(user)
-    status = cycle.status
+    """The steps possible from the cycle's state (STEPS, in their order), with whether this
+    user may press them and the Italian reasons why not yet."""
+    facts = _Facts(cycle)
+    has_role = {CONTROLLO: permissions.is_controllo(user), OIV: permissions.is_oiv(user)}
     out: list[TransitionOption] = []
-    if status == Status.PLANNING:
+    for step in STEPS:
+        if cycle.status not in step.allowed_from:
+            continue
+        description = step.description
         out.append(
             TransitionOption(
-                Action.START_MONITORING,
-                "Avvia il monitoraggio",
-                "Il Piano è approvato: i referenti registrano i valori.",
-                CONTROLLO,
-                controllo,
-                start_monitoring_reasons(cycle),
-            )
-        )
-    elif status == Status.MONITORING:
-        out.append(
-            TransitionOption(
-                Action.START_REPORTING,
-                "Avvia la rendicontazione",
-                "A fine anno: si completano i valori a consuntivo e la Relazione.",
-                CONTROLLO,
-                controllo,
-                start_reporting_reasons(cycle),
-            )
-        )
-    elif status in (Status.REPORTING, Status.RETURNED):
-        score = cycle_score(cycle=cycle)
-        review_done = not consistency_reasons(cycle, score)
-        out.append(
-            TransitionOption(
-                Action.CONSISTENCY_REVIEW,
-                "Registra la verifica del rapporto di coerenza",
-                f"Dichiara esaminate le {len(score.discrepancies)} incongruenze tra le cifre "
-                "dichiarate e quelle calcolate (la cifra calcolata prevale).",
-                CONTROLLO,
-                controllo,
-                [],
-                ["Verifica già registrata e ancora valida."] if review_done else [],
-            )
-        )
-        resubmit = status == Status.RETURNED
-        out.append(
-            TransitionOption(
-                Action.RESUBMIT if resubmit else Action.SUBMIT,
-                "Invia di nuovo all'OIV" if resubmit else "Invia all'OIV",
-                "Da questo momento Piano, valori e Relazione sono in sola lettura.",
-                CONTROLLO,
-                controllo,
-                submit_reasons(cycle, resubmit=resubmit),
-            )
-        )
-    elif status == Status.SUBMITTED:
-        out.append(
-            TransitionOption(
-                Action.RETURN,
-                "Restituisci con osservazioni",
-                "Riapre solo gli obiettivi e le sezioni indicati nelle osservazioni «da riaprire».",
-                OIV,
-                oiv,
-                return_reasons(cycle),
-            )
-        )
-        out.append(
-            TransitionOption(
-                Action.VALIDATE,
-                "Valida la Relazione",
-                "Produce il documento di validazione e congela la versione che sarà pubblicata.",
-                OIV,
-                oiv,
-                validate_reasons(cycle),
-                validate_warnings(cycle),
-            )
-        )
-    elif status == Status.VALIDATED:
-        out.append(
-            TransitionOption(
-                Action.PUBLISH,
-                "Pubblica",
-                "Rende pubblica la versione validata in Amministrazione trasparente.",
-                CONTROLLO,
-                controllo,
-                publish_reasons(cycle),
-            )
-        )
-    elif status == Status.PUBLISHED:
-        out.append(
-            TransitionOption(
-                Action.ERRATA,
-                "Apri un'errata corrige",
-                "Riporta il ciclo in rendicontazione per una correzione: servirà una nuova "
-                "validazione e la nuova versione sarà pubblicata accanto a quella attuale, che "
-                "resta consultabile.",
-                CONTROLLO,
-                controllo,
+                step.action,
+                step.label,
+                description(facts) if callable(description) else description,
+                step.role,
+                has_role[step.role],
+                step.precondition(cycle) if step.precondition is not None else [],
+                step.warnings(facts) if step.warnings is not None else [],
             )
         )
     for option in out:
@@ -569,7 +459,6 @@ def cycle_start_monitoring(*, cycle: Cycle, user: User, comment: str = "") -> Cy
         cycle=cycle,
         user=user,
         action=Action.START_MONITORING,
-        check=start_monitoring_reasons,
         comment=comment,
     )
 
@@ -611,7 +500,6 @@ def cycle_submit(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransit
         cycle=cycle,
         user=user,
         action=Action.SUBMIT,
-        check=submit_reasons,
         comment=comment,
         data=_submission_data,
     )
@@ -623,7 +511,6 @@ def cycle_resubmit(*, cycle: Cycle, user: User, comment: str = "") -> CycleTrans
         cycle=cycle,
         user=user,
         action=Action.RESUBMIT,
-        check=lambda c: submit_reasons(c, resubmit=True),
         comment=comment,
         data=_submission_data,
     )
@@ -648,7 +535,6 @@ def cycle_return(*, cycle: Cycle, user: User, comment: str = "") -> CycleTransit
         cycle=cycle,
         user=user,
         action=Action.RETURN,
-        check=return_reasons,
         comment=comment,
         data=data,
     )
@@ -660,7 +546,7 @@ def cycle_publish(*, cycle: Cycle, user: User, comment: str = "") -> RelazioneVe
     _require(user, Action.PUBLISH)
     with transaction.atomic():
         locked = _lock(cycle)
-        _check(locked, Action.PUBLISH, publish_reasons)
+        _check(locked, Action.PUBLISH)
         version = RelazioneVersion.objects.select_for_update().filter(cycle=locked).latest("number")
         now = timezone.now()
         RelazioneVersion.objects.filter(pk=version.pk, published_at__isnull=True).update(
@@ -1211,7 +1097,7 @@ def cycle_validate(
             {"decision_text": "Indicare le osservazioni che accompagnano la validazione."}
         )
     current = Cycle.objects.select_related("organization").get(pk=cycle.pk)
-    _check(current, Action.VALIDATE, validate_reasons)
+    _check(current, Action.VALIDATE)
     previous = RelazioneVersion.objects.filter(cycle=current).order_by("-number").first()
     number = previous.number + 1 if previous else 1
     kind = RelazioneVersion.Kind.ERRATA if previous else RelazioneVersion.Kind.ORIGINAL
@@ -1306,7 +1192,7 @@ def cycle_validate(
             raise TransitionRefused([STORAGE_REFUSED]) from error
         with transaction.atomic():
             locked = _lock(current)
-            _check(locked, Action.VALIDATE, validate_reasons)
+            _check(locked, Action.VALIDATE)
             latest = RelazioneVersion.objects.filter(cycle=locked).order_by("-number").first()
             if (latest.number if latest else 0) != number - 1:
                 raise TransitionRefused(["Un'altra validazione è stata registrata nel frattempo."])
@@ -1370,3 +1256,204 @@ def version_verify(*, version: RelazioneVersion) -> Integrity:
     and
     the part (the file's name)."""
     return integrity.verify(version=version)
+
+
+# ------------------------------------------------------------------------------- the steps
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step of the workflow, everything about it in one row: the audit record's action, the
+    URL's slug, the button (label, description, the fields its form posts), who may do it (role),
+    from which states to which (``to_status`` None: the state does not change), the precondition
+    (the Italian reasons why not yet, checked by the service and shown by the panel), the service
+    the view calls, the message after it and where the view goes then (``done_url``, the panel or
+    the review otherwise). ``what`` names it in the refusals ("Solo … può {what}.", "{what} è
+    possibile solo nello stato …"; ``state_what`` in the latter when it is worded differently)."""
+
+    action: str  # CycleTransition.Action
+    slug: str
+    label: str
+    description: str | Callable[[_Facts], str]
+    role: str  # CONTROLLO or OIV
+    allowed_from: tuple[str, ...]
+    to_status: str | None
+    what: str
+    success: str
+    service: Callable[..., Any]  # (cycle=, user=, post=) -> the service's result
+    precondition: Callable[[Cycle], list[str]] | None = None
+    warnings: Callable[[_Facts], list[str]] | None = None
+    state_what: str = ""
+    form: str = "comment"  # the form's fields: "comment", "validation", "errata"
+    busy: str = ""  # said while the step runs (seconds)
+    done_url: Callable[[Cycle, Any], str] | None = None
+
+
+def _with_comment(service: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*, cycle: Cycle, user: User, post) -> Any:
+        return service(cycle=cycle, user=user, comment=post.get("comment", ""))
+
+    return run
+
+
+def _validate(*, cycle: Cycle, user: User, post) -> RelazioneVersion:
+    return cycle_validate(
+        cycle=cycle,
+        user=user,
+        decision=post.get("decision", ""),
+        decision_text=post.get("decision_text", ""),
+    )
+
+
+def _errata(*, cycle: Cycle, user: User, post) -> CycleTransition:
+    return errata_open(cycle=cycle, user=user, note=post.get("note", ""))
+
+
+def _consistency_description(facts: _Facts) -> str:
+    return (
+        f"Dichiara esaminate le {len(facts.score.discrepancies)} incongruenze tra le cifre "
+        "dichiarate e quelle calcolate (la cifra calcolata prevale)."
+    )
+
+
+def _consistency_warnings(facts: _Facts) -> list[str]:
+    done = not consistency_reasons(facts.cycle, facts.score)
+    return ["Verifica già registrata e ancora valida."] if done else []
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        Action.START_MONITORING,
+        slug="avvia-monitoraggio",
+        label="Avvia il monitoraggio",
+        description="Il Piano è approvato: i referenti registrano i valori.",
+        role=CONTROLLO,
+        allowed_from=(Status.PLANNING,),
+        to_status=Status.MONITORING,
+        what="avviare il monitoraggio",
+        precondition=start_monitoring_reasons,
+        service=_with_comment(cycle_start_monitoring),
+        success="Monitoraggio avviato: i referenti possono registrare i valori.",
+    ),
+    Step(
+        Action.START_REPORTING,
+        slug="avvia-rendicontazione",
+        label="Avvia la rendicontazione",
+        description="A fine anno: si completano i valori a consuntivo e la Relazione.",
+        role=CONTROLLO,
+        allowed_from=(Status.MONITORING,),
+        to_status=Status.REPORTING,
+        what="avviare la rendicontazione",
+        precondition=start_reporting_reasons,
+        service=_with_comment(cycle_start_reporting),
+        success="Rendicontazione avviata.",
+    ),
+    Step(
+        Action.CONSISTENCY_REVIEW,
+        slug="verifica-coerenza",
+        label="Registra la verifica del rapporto di coerenza",
+        description=_consistency_description,
+        role=CONTROLLO,
+        allowed_from=(Status.REPORTING, Status.RETURNED),
+        to_status=None,
+        what="registrare la verifica del rapporto di coerenza",
+        state_what="verificare il rapporto di coerenza",
+        warnings=_consistency_warnings,
+        service=_with_comment(consistency_review_record),
+        success="Verifica del rapporto di coerenza registrata.",
+    ),
+    Step(
+        Action.SUBMIT,
+        slug="invia",
+        label="Invia all'OIV",
+        description="Da questo momento Piano, valori e Relazione sono in sola lettura.",
+        role=CONTROLLO,
+        allowed_from=(Status.REPORTING,),
+        to_status=Status.SUBMITTED,
+        what="inviare la Relazione all'OIV",
+        precondition=submit_reasons,
+        service=_with_comment(cycle_submit),
+        success="Relazione inviata all'OIV: Piano, valori e Relazione sono ora in sola lettura.",
+    ),
+    Step(
+        Action.RESUBMIT,
+        slug="reinvia",
+        label="Invia di nuovo all'OIV",
+        description="Da questo momento Piano, valori e Relazione sono in sola lettura.",
+        role=CONTROLLO,
+        allowed_from=(Status.RETURNED,),
+        to_status=Status.SUBMITTED,
+        what="inviare di nuovo la Relazione all'OIV",
+        precondition=lambda cycle: submit_reasons(cycle, resubmit=True),
+        service=_with_comment(cycle_resubmit),
+        success="Relazione inviata di nuovo all'OIV.",
+    ),
+    Step(
+        Action.RETURN,
+        slug="restituisci",
+        label="Restituisci con osservazioni",
+        description="Riapre solo gli obiettivi e le sezioni indicati nelle osservazioni «da "
+        "riaprire».",
+        role=OIV,
+        allowed_from=(Status.SUBMITTED,),
+        to_status=Status.RETURNED,
+        what="restituire la Relazione",
+        precondition=return_reasons,
+        service=_with_comment(cycle_return),
+        success="Relazione restituita con osservazioni: sono riaperti solo gli oggetti indicati.",
+    ),
+    Step(
+        Action.VALIDATE,
+        slug="valida",
+        label="Valida la Relazione",
+        description="Produce il documento di validazione e congela la versione che sarà "
+        "pubblicata.",
+        role=OIV,
+        allowed_from=(Status.SUBMITTED,),
+        to_status=Status.VALIDATED,
+        what="validare la Relazione",
+        state_what="validare",
+        precondition=validate_reasons,
+        warnings=lambda facts: validate_warnings(facts.cycle),
+        service=_validate,
+        success="Relazione validata: documento di validazione e versione congelata creati.",
+        form="validation",
+        busy="Validazione in corso: si generano la versione congelata della Relazione, il suo "
+        "PDF e il documento di validazione. Può richiedere una decina di secondi: non chiudere "
+        "la pagina.",
+        done_url=lambda cycle, version: reverse(
+            "workflow:validation", args=[cycle.year, version.number]
+        ),
+    ),
+    Step(
+        Action.PUBLISH,
+        slug="pubblica",
+        label="Pubblica",
+        description="Rende pubblica la versione validata in Amministrazione trasparente.",
+        role=CONTROLLO,
+        allowed_from=(Status.VALIDATED,),
+        to_status=Status.PUBLISHED,
+        what="pubblicare la Relazione",
+        state_what="pubblicare",
+        precondition=publish_reasons,
+        service=_with_comment(cycle_publish),
+        success="Relazione pubblicata.",
+    ),
+    Step(
+        Action.ERRATA,
+        slug="errata",
+        label="Apri un'errata corrige",
+        description="Riporta il ciclo in rendicontazione per una correzione: servirà una nuova "
+        "validazione e la nuova versione sarà pubblicata accanto a quella attuale, che resta "
+        "consultabile.",
+        role=CONTROLLO,
+        allowed_from=(Status.PUBLISHED,),
+        to_status=Status.REPORTING,
+        what="aprire un'errata corrige",
+        service=_errata,
+        success="Errata corrige aperta: il ciclo è tornato in rendicontazione.",
+        form="errata",
+    ),
+)
+STEP: dict[str, Step] = {step.action: step for step in STEPS}
+STEP_BY_SLUG: dict[str, Step] = {step.slug: step for step in STEPS}

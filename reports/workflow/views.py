@@ -47,37 +47,6 @@ from reports.relazione import selectors as report_selectors
 from reports.relazione.document import relazione_context
 from reports.workflow import integrity, selectors, services
 
-Action = services.Action
-
-# URL slug -> (action, service, the form fields it takes)
-TRANSITIONS = {
-    "avvia-monitoraggio": Action.START_MONITORING,
-    "avvia-rendicontazione": Action.START_REPORTING,
-    "verifica-coerenza": Action.CONSISTENCY_REVIEW,
-    "invia": Action.SUBMIT,
-    "reinvia": Action.RESUBMIT,
-    "restituisci": Action.RETURN,
-    "valida": Action.VALIDATE,
-    "pubblica": Action.PUBLISH,
-    "errata": Action.ERRATA,
-}
-SLUGS = {action: slug for slug, action in TRANSITIONS.items()}
-SUCCESS = {
-    Action.START_MONITORING: "Monitoraggio avviato: i referenti possono registrare i valori.",
-    Action.START_REPORTING: "Rendicontazione avviata.",
-    Action.CONSISTENCY_REVIEW: "Verifica del rapporto di coerenza registrata.",
-    Action.SUBMIT: (
-        "Relazione inviata all'OIV: Piano, valori e Relazione sono ora in sola lettura."
-    ),
-    Action.RESUBMIT: "Relazione inviata di nuovo all'OIV.",
-    Action.RETURN: (
-        "Relazione restituita con osservazioni: sono riaperti solo gli oggetti indicati."
-    ),
-    Action.VALIDATE: "Relazione validata: documento di validazione e versione congelata creati.",
-    Action.PUBLISH: "Relazione pubblicata.",
-    Action.ERRATA: "Errata corrige aperta: il ciclo è tornato in rendicontazione.",
-}
-
 
 def _private(response: HttpResponse) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex, nofollow"
@@ -115,7 +84,7 @@ def _nul_refused(request: HttpRequest, labels: dict[str, str] | None = None) -> 
 
 def _actions(cycle: Cycle, user) -> list[dict]:
     return [
-        {"option": option, "slug": SLUGS[option.action]}
+        {"option": option, "step": services.STEP[option.action]}
         for option in services.transition_options(cycle=cycle, user=user)
     ]
 
@@ -170,44 +139,20 @@ def panel(request: HttpRequest, year: int) -> HttpResponse:
 @require_POST
 def transition(request: HttpRequest, year: int, action: str) -> HttpResponse:
     cycle = cycle_for(request, year)
-    if action not in TRANSITIONS:
+    step = services.STEP_BY_SLUG.get(action)  # the steps' table: slug, service, message
+    if step is None:
         raise Http404("Azione sconosciuta.")
-    name = TRANSITIONS[action]
-    user = request.user
-    comment = request.POST.get("comment", "")
     back = request.POST.get("next") == "revisione"
     if _nul_refused(request):
         return _back_to(cycle, back)
     try:
-        if name == Action.START_MONITORING:
-            services.cycle_start_monitoring(cycle=cycle, user=user, comment=comment)
-        elif name == Action.START_REPORTING:
-            services.cycle_start_reporting(cycle=cycle, user=user, comment=comment)
-        elif name == Action.CONSISTENCY_REVIEW:
-            services.consistency_review_record(cycle=cycle, user=user, comment=comment)
-        elif name == Action.SUBMIT:
-            services.cycle_submit(cycle=cycle, user=user, comment=comment)
-        elif name == Action.RESUBMIT:
-            services.cycle_resubmit(cycle=cycle, user=user, comment=comment)
-        elif name == Action.RETURN:
-            services.cycle_return(cycle=cycle, user=user, comment=comment)
-        elif name == Action.VALIDATE:
-            version = services.cycle_validate(
-                cycle=cycle,
-                user=user,
-                decision=request.POST.get("decision", ""),
-                decision_text=request.POST.get("decision_text", ""),
-            )
-            messages.success(request, SUCCESS[name])
-            return redirect("workflow:validation", year=cycle.year, number=version.number)
-        elif name == Action.PUBLISH:
-            services.cycle_publish(cycle=cycle, user=user, comment=comment)
-        elif name == Action.ERRATA:
-            services.errata_open(cycle=cycle, user=user, note=request.POST.get("note", ""))
+        result = step.service(cycle=cycle, user=request.user, post=request.POST)
     except ValidationError as error:
         _refused(request, error)
     else:
-        messages.success(request, SUCCESS[name])
+        messages.success(request, step.success)
+        if step.done_url is not None:
+            return redirect(step.done_url(cycle, result))
     return _back_to(cycle, back)
 
 
