@@ -26,11 +26,13 @@ JSON); on the storage the PDF of the Relazione and the PDF of the documento di v
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control
@@ -38,6 +40,14 @@ from django.utils.cache import patch_cache_control
 from reports.models.workflow import RelazioneVersion
 
 logger = logging.getLogger(__name__)
+
+
+def canonical_json(value) -> str:
+    """The canonical JSON text of a frozen tree (sorted keys, no spaces): what its digest is of."""
+    return json.dumps(
+        value, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
 
 VERDICT_SECONDS = 3600  # how long a file's verdict is remembered (for that state of the file)
 REPORT_SECONDS = 3600  # a failure is logged again after this long, if still there
@@ -120,9 +130,7 @@ def _problem(version: RelazioneVersion, part: Part, where: str, what: str, seen:
 
 def _text(version: RelazioneVersion, part: Part) -> str:
     if part.key == "tree_json":
-        from reports.workflow.services import _canonical
-
-        return _canonical(version.tree_json)
+        return canonical_json(version.tree_json)
     return getattr(version, part.key) or ""
 
 

@@ -35,7 +35,6 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -58,6 +57,7 @@ from reports.relazione import document, open_data
 from reports.relazione import pdf_jobs as services_pdf
 from reports.relazione import selectors as relazione_selectors
 from reports.workflow import integrity, selectors, signing, version_storage
+from reports.workflow.integrity import canonical_json as _canonical
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +107,6 @@ def _plural(n: int, one: str, many: str) -> str:
 
 def _date(value: dt.datetime | None) -> str:
     return timezone.localtime(value).strftime("%d/%m/%Y %H:%M") if value else ""
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(
-        value, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
 
 
 def sha256(data: bytes | str) -> str:
