@@ -4,7 +4,7 @@
 nested 300 deep raised RecursionError (500); once saved, the staff preview, the OIV review and
 the PDF request all failed. Now a section's text is refused on save (and in the preview) with a
 message naming the section, and a text stored before the bounds existed renders as an Italian
-notice in its place, quickly (reports/rendering.py)."""
+notice in its place, quickly (reports/relazione/rendering.py)."""
 
 from __future__ import annotations
 

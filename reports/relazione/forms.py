@@ -1,5 +1,5 @@
 """Forms of the Relazione editing pages. They only read and shape the input; the services
-(reports/services.py) validate and write."""
+(reports/relazione/services.py) validate and write."""
 
 from __future__ import annotations
 

@@ -4,15 +4,15 @@ preview. Included from config/urls.py at the site root, namespace "public"."""
 from django.urls import path
 from django.views.generic import RedirectView
 
-from reports.trasparenza import views as views_public
+from reports.trasparenza import views
 
 app_name = "public"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="public:index", permanent=False), name="home"),
-    path("trasparenza/performance/", views_public.index, name="index"),
-    path("trasparenza/performance/<int:year>/", views_public.relazione, name="relazione"),
-    path("trasparenza/performance/<int:year>/dati.csv", views_public.data_csv, name="data-csv"),
-    path("trasparenza/performance/<int:year>/dati.json", views_public.data_json, name="data-json"),
-    path("lavoro/<int:year>/relazione/anteprima/", views_public.preview, name="preview"),
+    path("trasparenza/performance/", views.index, name="index"),
+    path("trasparenza/performance/<int:year>/", views.relazione, name="relazione"),
+    path("trasparenza/performance/<int:year>/dati.csv", views.data_csv, name="data-csv"),
+    path("trasparenza/performance/<int:year>/dati.json", views.data_json, name="data-json"),
+    path("lavoro/<int:year>/relazione/anteprima/", views.preview, name="preview"),
 ]

@@ -7,8 +7,8 @@ JSON); on the storage the PDF of the Relazione and the PDF of the documento di v
 
 - ``verify``: recompute the digests of the given parts (all by default) and say, in Italian,
   which version and which part (the file's name) does not match. Without ``cached`` it reads
-  everything (``services_workflow.version_verify``, ``manage.py verify_versions``, backup and
-  restore).
+  everything (``reports.workflow.services.version_verify``, ``manage.py verify_versions``,
+  backup and restore).
 - ``open_verified`` / ``check_served``: what the views call before serving a part. A text of
   the database is hashed at every request (it is in memory already: 0.7 ms for the 316 KB of
   the 2019 HTML, a tenth of the page; exact, and a change is noticed at once on every server). A
