@@ -1205,9 +1205,8 @@ def test_an_errata_is_a_new_version_and_the_archive_keeps_both(ready, people):
 
 
 def test_without_the_pdf_renderer_the_version_is_still_valid(ready, people, monkeypatch):
-    monkeypatch.setitem(
-        sys.modules, "reports.relazione.pdf", None
-    )  # the module is missing: ImportError
+    # the module is missing: ImportError
+    monkeypatch.setitem(sys.modules, "reports.relazione.pdf", None)
     advance(ready, people, S.PUBLISHED)
     version = RelazioneVersion.objects.get(cycle=ready)
     assert not version.pdf and version.pdf_sha256 == ""
