@@ -2,10 +2,11 @@
 
 ``publish(year)`` takes a loaded cycle to "published" the way the Ente does: its Relazione loaded
 (fixtures/relazione-<year>.yaml) when missing, then, with the OIV workflow installed
-(reports.services_workflow), monitoring -> reporting -> (consistency review) -> submitted ->
+(reports.workflow.publishing, shared with setup_demo and the tests), monitoring -> reporting ->
+(consistency review) -> submitted ->
 validated by the OIV (a frozen version with its PDF) -> published, by two users created for it
 ("bench-controllo", "bench-oiv"). Without the workflow the cycle's status is set to published and
-the PDF of the Relazione rendered (reports.services_pdf) when that module is there.
+the PDF of the Relazione rendered (reports.relazione.pdf_jobs) when that module is there.
 
 ``fast_pdf=True`` replaces the Relazione's PDF with a one-page PDF (seconds saved where the PDF's
 content does not matter). Runs inside a configured Django (manage.py shell, or django.setup()).
@@ -26,7 +27,7 @@ def _fast_pdf(enabled: bool):
         yield
         return
     try:
-        pdf = importlib.import_module("reports.pdf")
+        pdf = importlib.import_module("reports.relazione.pdf")
     except ImportError:
         yield
         return
@@ -59,7 +60,7 @@ def publish(year: int, *, fast_pdf: bool = False) -> str:
     from organization.models import Cycle
     from performance.dataset import read_dataset
     from reports.models import Relazione
-    from reports.services import relazione_load
+    from reports.relazione.services import relazione_load
 
     roles.roles_sync()
     cycle = Cycle.objects.select_related("organization").get(year=year)
@@ -70,16 +71,15 @@ def publish(year: int, *, fast_pdf: bool = False) -> str:
         return f"{year}: già pubblicato"
 
     try:
-        workflow = importlib.import_module("reports.services_workflow")
-        models_workflow = importlib.import_module("reports.models_workflow")
+        publishing = importlib.import_module("reports.workflow.publishing")
     except ImportError:
-        workflow = None
+        publishing = None
 
     with _fast_pdf(fast_pdf):
-        if workflow is None:
+        if publishing is None:
             Cycle.objects.filter(pk=cycle.pk).update(status=Cycle.Status.PUBLISHED)
             try:
-                services_pdf = importlib.import_module("reports.services_pdf")
+                services_pdf = importlib.import_module("reports.relazione.pdf_jobs")
             except ImportError:
                 return f"{year}: pubblicato (senza PDF)"
             cycle.refresh_from_db()
@@ -89,33 +89,15 @@ def publish(year: int, *, fast_pdf: bool = False) -> str:
 
         controllo = _user("bench-controllo", roles.CONTROLLO)
         oiv = _user("bench-oiv", roles.OIV)
-        members = models_workflow.OivMember.objects.filter(organization=cycle.organization)
-        if not members.exists():
-            models_workflow.OivMember.objects.create(
-                organization=cycle.organization, name="Componente OIV", role="Presidente", order=1
-            )
-        status = Cycle.Status
-        for _ in range(12):
-            cycle.refresh_from_db()
-            if cycle.status == status.PUBLISHED:
-                return f"{year}: pubblicato con il flusso dell'OIV"
-            if cycle.status == status.PLANNING:
-                workflow.cycle_start_monitoring(cycle=cycle, user=controllo)
-            elif cycle.status == status.MONITORING:
-                workflow.cycle_start_reporting(cycle=cycle, user=controllo)
-            elif cycle.status in (status.REPORTING, status.RETURNED):
-                if workflow.consistency_reasons(cycle):
-                    workflow.consistency_review_record(cycle=cycle, user=controllo)
-                if cycle.status == status.RETURNED:
-                    workflow.cycle_resubmit(cycle=cycle, user=controllo)
-                else:
-                    workflow.cycle_submit(cycle=cycle, user=controllo)
-            elif cycle.status == status.SUBMITTED:
-                workflow.cycle_validate(
-                    cycle=cycle, user=oiv, decision="valid", decision_text="Validata."
-                )
-            elif cycle.status == status.VALIDATED:
-                workflow.cycle_publish(cycle=cycle, user=controllo)
-            else:
-                raise RuntimeError(f"{year}: stato {cycle.status} non previsto")
-        raise RuntimeError(f"{year}: pubblicazione non raggiunta")
+        publishing.oiv_member_ensure(cycle=cycle, name="Componente OIV", role="Presidente", order=1)
+        publishing.cycle_publish_through_workflow(
+            cycle=cycle,
+            controllo=controllo,
+            oiv=oiv,
+            decision_text="Validata.",
+            accept_objectives=False,
+            resubmit=True,
+        )
+        if cycle.status != Cycle.Status.PUBLISHED:
+            raise RuntimeError(f"{year}: stato {cycle.status} non previsto")
+        return f"{year}: pubblicato con il flusso dell'OIV"

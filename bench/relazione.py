@@ -15,21 +15,23 @@ the whole middleware stack (server time, no network):
 1. GET /trasparenza/performance/2019/ : median and p95 of the response time, and the number of
    queries (CaptureQueriesContext), at 2019 size and at scale N.
    Goal: median under 150 ms and at most 20 queries for 2019; the same count at scale N.
-2. The 2019 PDF: request + render + store (reports.services_pdf, WeasyPrint), wall and CPU time.
+2. The 2019 PDF: request + render + store (reports.relazione.pdf_jobs, WeasyPrint), wall and CPU
+time.
    Goal: under 15 s.
-3. GET /trasparenza/performance/2019/relazione.pdf (the stored file, reports.views_pdf) against a
+3. GET /trasparenza/performance/2019/relazione.pdf (the stored file, reports.relazione.views_pdf)
+against a
    static file of the same size served by django.views.static.serve, --serve-runs requests each.
    Goal: median within 2× of the static file. Which file is public is looked up once and
-   remembered for a short while (reports.services_pdf.pdf_public), so most requests make no
+   remembered for a short while (reports.relazione.pdf_jobs.pdf_public), so most requests make no
    query, as in production.
 4. What happens after the OIV workflow. The 2019 cycle is taken through it (submission, every
    objective accepted, ``cycle_validate``: frozen version, its PDF and the documento di
    validazione, how long the OIV waits; publication), then the same public URL serves the frozen
-   version (reports.views_workflow.public_relazione): median, p95 and queries, for information.
+   version (reports.workflow.views.public_relazione): median, p95 and queries, for information.
    This is what citizens get once a Relazione is published; section 1 measures the live
    rendering (a cycle published without a frozen version, the worst case). The year's
    relazione.pdf then leads to the frozen version's PDF, whose digest is verified when served
-   (reports.integrity): that URL against a static file of the same size, with the goal of
+   (reports.workflow.integrity): that URL against a static file of the same size, with the goal of
    section 3 (within 2×).
 
 It always exits 0: it is a report; a missed goal is printed as FAIL.
@@ -71,7 +73,7 @@ from bench.synthetic import base_dataset, dataset_counts, synthetic_dataset  # n
 from organization.models import Cycle  # noqa: E402
 from performance import services  # noqa: E402
 from performance.dataset import read_dataset  # noqa: E402
-from reports.services import relazione_load  # noqa: E402
+from reports.relazione.services import relazione_load  # noqa: E402
 
 RELAZIONE_DATASET = ROOT / "fixtures" / "relazione-2019.yaml"
 YEAR = 2019
@@ -185,7 +187,7 @@ class PdfResult:
 
 
 def bench_pdf(cycle: Cycle) -> tuple[PdfResult, object]:
-    from reports import services_pdf
+    from reports.relazione import pdf_jobs as services_pdf
 
     _publish_only(cycle)
     cycle = Cycle.objects.select_related("organization").get(pk=cycle.pk)
@@ -278,8 +280,8 @@ def bench_published(cycle: Cycle, runs: int, serve_runs: int, folder: Path) -> P
     from django.contrib.auth.models import User
 
     from organization import roles
-    from reports import services_workflow as workflow
-    from reports.models_workflow import OivMember
+    from reports.models.workflow import OivMember
+    from reports.workflow import services as workflow
 
     groups = roles.roles_sync()
     controllo = User.objects.create_user("bench-controllo", password=None)
@@ -433,7 +435,7 @@ def report(pages: list[PageResult], pdf: PdfResult | None, serve: ServeResult | 
         )
         print(
             f"  queries per PDF request: {serve.queries} (the lookup of the public PDF is "
-            "remembered for reports.services_pdf.PUBLIC_CACHE_SECONDS; the first request "
+            "remembered for reports.relazione.pdf_jobs.PUBLIC_CACHE_SECONDS; the first request "
             "after that makes one)"
         )
         report_serve(serve, "stored PDF (views_pdf)", "stored PDF")

@@ -117,7 +117,7 @@ if os.environ.get("DATABASE_REPLICA_URL"):
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["config.db.ReadReplicaRouter"]
 
-# The cache holds little (which file is the public PDF of a year, reports.services_pdf): by
+# The cache holds little (which file is the public PDF of a year, reports.relazione.pdf_jobs): by
 # default each process has its own; with CACHE_URL (redis://host:6379/1) every process and
 # server shares one, and a new PDF or a change of state is seen everywhere at once.
 if os.environ.get("CACHE_URL"):
@@ -172,13 +172,14 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 
-# The Relazione's PDF (reports/services_pdf.py): rendered by `manage.py render_pdfs` (the worker);
+# The Relazione's PDF (reports/relazione/pdf_jobs.py): rendered by `manage.py render_pdfs` (the
+# worker);
 # in development also in a thread of the web process. PUBLIC_BASE_URL: the site's public address,
 # where the PDF's links (the open data) point, e.g. https://performance.ente.it/
 PDF_RENDER_INLINE_THREAD = env_bool("PDF_RENDER_INLINE_THREAD", DEBUG)
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
 
-# The workflow (reports/services_workflow.py). Optional PAdES signature (pyHanko) of the PDFs frozen
+# The workflow (reports/workflow/services.py). Optional PAdES signature (pyHanko) of the PDFs frozen
 # at validation: paths of the signer's key and certificate (PEM or DER), optional intermediate
 # certificates, the key's passphrase. Empty: the PDFs are not signed.
 PDF_SIGNING_KEY = os.environ.get("PDF_SIGNING_KEY", "")

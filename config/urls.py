@@ -8,13 +8,13 @@ admin.site.site_header = "Ciclo Performance – amministrazione"
 admin.site.site_title = "Ciclo Performance"
 
 urlpatterns = [
-    path("", include("reports.urls_public")),
-    path("", include("reports.urls_pdf")),
-    path("", include("reports.urls_workflow")),
+    path("", include("reports.trasparenza.urls")),
+    path("", include("reports.relazione.urls_pdf")),
+    path("", include("reports.workflow.urls")),
     path("accedi/", auth_views.LoginView.as_view(), name="login"),
     path("esci/", auth_views.LogoutView.as_view(), name="logout"),
     path("lavoro/", include("performance.urls")),
-    path("lavoro/", include("reports.urls")),
+    path("lavoro/", include("reports.relazione.urls")),
     path("admin/", admin.site.urls),
     path("salute/", site_views.health, name="health"),
 ]

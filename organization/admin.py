@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
+from organization.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
 from organization.models import (
     Cycle,
     MeasurementPeriod,
@@ -10,12 +11,11 @@ from organization.models import (
     Position,
     Unit,
 )
-from performance.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
 
 # Addresses typed without a scheme are https (Django 6's default; silences its deprecation).
 HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
 
-# The cycle's read-only rule (performance.editability, performance.admin_lock): from the
+# The cycle's read-only rule (organization.editability, organization.admin_lock): from the
 # submission to the OIV on, everything of a cycle that the computed figures or the Relazione
 # depend on (its measurement rules, documents, periods, units and their tree, positions) is
 # read-only here as in the services, with the reason; none is reopened by a return with remarks.
@@ -55,7 +55,7 @@ class CycleAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
     inlines = [PlanDocumentInline, MeasurementPeriodInline]
 
     def get_readonly_fields(self, request, obj=None):
-        # The state changes only through the workflow's services (reports.services_workflow:
+        # The state changes only through the workflow's services (reports.workflow.services:
         # preconditions, audit trail, frozen versions, errata corrige), never by hand here.
         return (*super().get_readonly_fields(request, obj), "status")
 

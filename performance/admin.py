@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
-from performance.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
+from organization.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
 from performance.models import (
     Actual,
     Indicator,
@@ -17,7 +17,7 @@ from performance.models import (
 )
 
 # How each model of the plan and of the values reaches its cycle (and objective), for the
-# cycle's read-only rule (performance.admin_lock, performance.editability).
+# cycle's read-only rule (organization.admin_lock, organization.editability).
 PERSPECTIVE_LOCK = LockPath(cycle="cycle_id")
 STRATEGIC_OBJECTIVE_LOCK = LockPath(cycle="cycle_id")
 OBJECTIVE_LOCK = LockPath(cycle="cycle_id", objective="pk")

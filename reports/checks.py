@@ -3,7 +3,8 @@
 - ``reports.E001``: PUBLIC_BASE_URL is not set, or is not an https address of a public host. The
   links inside the PDF of the Relazione (its open data) are made with it, and the PDF frozen and
   signed at validation cannot be corrected afterwards: without it they would point at
-  http://127.0.0.1:8000/ (reports.pdf.DEFAULT_BASE_URL). An error when DEBUG is off, a warning in
+  http://127.0.0.1:8000/ (reports.relazione.pdf.DEFAULT_BASE_URL). An error when DEBUG is off, a
+  warning in
   development (where ``check --deploy`` is only a rehearsal).
 """
 

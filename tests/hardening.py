@@ -37,7 +37,7 @@ def small_pdf(text: str) -> bytes:
 def patch_fast_pdf(monkeypatch) -> list[int]:
     """A one-page PDF instead of the Relazione's (a different one at every render); returns the
     list that counts the renders."""
-    import reports.pdf
+    import reports.relazione.pdf
 
     renders: list[int] = []
 
@@ -45,7 +45,7 @@ def patch_fast_pdf(monkeypatch) -> list[int]:
         renders.append(1)
         return small_pdf(f"Relazione {cycle.year} n. {next(_counter)}")
 
-    monkeypatch.setattr(reports.pdf, "render_relazione_pdf", render)
+    monkeypatch.setattr(reports.relazione.pdf, "render_relazione_pdf", render)
     return renders
 
 
@@ -64,8 +64,8 @@ def make_people() -> dict:
 
 
 def make_ready(cycle: Cycle) -> Cycle:
-    from reports import services as relazione_services
-    from reports.models_workflow import OivMember
+    from reports.models.workflow import OivMember
+    from reports.relazione import services as relazione_services
 
     relazione_services.relazione_load(
         cycle=cycle, data=read_dataset(ROOT / "fixtures" / "relazione-2019.yaml")
@@ -78,7 +78,7 @@ def make_ready(cycle: Cycle) -> Cycle:
 
 def advance(cycle: Cycle, people: dict, to: str) -> Cycle:
     """Forward to ``to`` with the services (validation: "valid")."""
-    from reports import services_workflow as workflow
+    from reports.workflow import services as workflow
 
     controllo, oiv = people["controllo"], people["oiv"]
     for _ in range(10):

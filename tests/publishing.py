@@ -35,46 +35,21 @@ def users():
 
 def publish(cycle: Cycle) -> Cycle:
     from performance.dataset import read_dataset
-    from reports import services as relazione_services
-    from reports import services_workflow as workflow
     from reports.models import Relazione
-    from reports.models_workflow import OivMember
+    from reports.relazione import services as relazione_services
+    from reports.workflow import publishing
 
     controllo, oiv = users()
     if not Relazione.objects.filter(cycle=cycle).exists():
         relazione_services.relazione_load(
             cycle=cycle, data=read_dataset(ROOT / "fixtures" / "relazione-2019.yaml")
         )
-    if not OivMember.objects.filter(organization_id=cycle.organization_id).exists():
-        OivMember.objects.create(
-            organization_id=cycle.organization_id, name="Maria Bianchi", role="Presidente"
-        )
-    Status = Cycle.Status
-    cycle.refresh_from_db()
-    if cycle.status == Status.PLANNING:
-        workflow.cycle_start_monitoring(cycle=cycle, user=controllo)
-        cycle.refresh_from_db()
-    if cycle.status == Status.MONITORING:
-        workflow.cycle_start_reporting(cycle=cycle, user=controllo)
-        cycle.refresh_from_db()
-    if cycle.status == Status.REPORTING:
-        if workflow.consistency_reasons(cycle):
-            workflow.consistency_review_record(
-                cycle=cycle, user=controllo, comment="Differenze note: prevale la cifra calcolata."
-            )
-        workflow.cycle_submit(cycle=cycle, user=controllo)
-        cycle.refresh_from_db()
-    if cycle.status == Status.SUBMITTED:
-        workflow.objectives_accept_all(cycle=cycle, user=oiv)
-        workflow.cycle_validate(
-            cycle=cycle,
-            user=oiv,
-            decision=workflow.RelazioneVersion.Decision.VALID,
-            decision_text="La Relazione è validata.",
-        )
-        cycle.refresh_from_db()
-    if cycle.status == Status.VALIDATED:
-        workflow.cycle_publish(cycle=cycle, user=controllo)
-        cycle.refresh_from_db()
-    assert cycle.status == Status.PUBLISHED, cycle.status
+    publishing.oiv_member_ensure(cycle=cycle, name="Maria Bianchi", role="Presidente")
+    publishing.cycle_publish_through_workflow(
+        cycle=cycle,
+        controllo=controllo,
+        oiv=oiv,
+        consistency_comment="Differenze note: prevale la cifra calcolata.",
+    )
+    assert cycle.status == Cycle.Status.PUBLISHED, cycle.status
     return cycle

@@ -16,7 +16,7 @@ from organization import roles
 from organization.models import Cycle
 from performance.models import Actual, Objective, PendingImport, Target
 from reports.models import Relazione, Section
-from reports.models_workflow import CycleTransition
+from reports.models.workflow import CycleTransition
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +76,7 @@ def test_changelist_with_search_and_add_page(superuser_client, cycle_2019, model
     assert add.status_code == (403 if model._meta.label in READ_ONLY | AXES else 200)
 
 
-# Written by reports.services_workflow only: shown read-only, never added from the admin.
+# Written by reports.workflow.services only: shown read-only, never added from the admin.
 READ_ONLY = {
     "performance.PendingImport",
     "reports.CycleTransition",
@@ -105,7 +105,7 @@ def _workflow(label: str):
     def build(cycle):
         from django.utils import timezone
 
-        from reports.models_workflow import (
+        from reports.models.workflow import (
             CycleTransition,
             ObjectiveReview,
             OivMember,
@@ -254,7 +254,7 @@ def test_target_changelist_queries_are_bounded(superuser_client, cycle_2019):
 
 
 # ------------------------------------------------- the cycle's read-only rule in the admin
-# (performance.admin_lock): once a cycle is submitted, validated or published, the admin may show
+# (organization.admin_lock): once a cycle is submitted, validated or published, the admin may show
 # the plan, the values and the Relazione but not change, add or delete them.
 
 

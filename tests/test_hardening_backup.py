@@ -116,7 +116,7 @@ def test_the_archive_is_0600_with_the_usual_umask_too(site, tmp_path):
 TAMPER_DATABASE = """
 import django
 django.setup()
-from reports.models_workflow import RelazioneVersion
+from reports.models.workflow import RelazioneVersion
 version = RelazioneVersion.objects.get(number=1)
 RelazioneVersion.objects.filter(pk=version.pk).update(html=version.html + "<p>manomesso</p>")
 """
@@ -146,7 +146,7 @@ from pathlib import Path
 import django
 django.setup()
 from django.conf import settings
-from organization.management.commands import _backup
+from reports.management.commands import _backup
 pdf = Path(settings.MEDIA_ROOT) / {pdf!r}
 pdf.write_bytes(pdf.read_bytes() + b"%% aggiunto dopo la validazione\\n")
 # what an earlier release wrote: an archive of the tampered state, consistent with itself

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from organization import roles
 from organization.models import Cycle
-from reports.models_pdf import RelazionePdf
+from reports.models.pdf import RelazionePdf
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -193,7 +193,7 @@ def test_a_bad_host_is_logged_on_one_line(db, console):
 
 
 def test_a_500_keeps_its_traceback(cycle_2019, console, monkeypatch):
-    from reports import views_public
+    from reports.trasparenza import views as views_public
 
     def broken(*args, **kwargs):
         raise RuntimeError("difetto di prova")

@@ -25,7 +25,7 @@ from organization.models import Cycle
 from performance import forms_plan, json_input, parsing, scoring
 from performance.forms import parse_row
 from performance.models import Actual, Indicator, Perspective, Target
-from reports.models_workflow import CycleTransition, Remark
+from reports.models.workflow import CycleTransition, Remark
 from tests import test_workflow
 from tests.factories import PASSWORD, UserFactory
 from tests.test_entry import opened_form as entry_form_data
@@ -150,7 +150,7 @@ def test_workflow_posts_with_nul_are_refused_naming_the_field(
 
 
 def test_a_remark_answer_with_nul_is_refused(ready, people):
-    from reports import services_workflow as workflow
+    from reports.workflow import services as workflow
 
     advance(ready, people, S.SUBMITTED)
     target = Target.objects.get(pk=T_AT_LEAST_80)
@@ -648,7 +648,7 @@ def test_an_odd_version_in_the_values_form_is_not_a_server_error(people, version
 
 
 def test_the_relazione_pages_counts_take_ascii_digits_only():
-    from reports.forms import bounded_int
+    from reports.relazione.forms import bounded_int
 
     assert bounded_int("١٢", low=1, high=20, default=3) == 3  # int() reads it as 12
     assert bounded_int("２", low=1, high=20, default=3) == 3

@@ -13,13 +13,13 @@ from types import SimpleNamespace
 import pytest
 from django.db import connection, connections, transaction
 
+from organization import editability
 from organization.models import Cycle, MeasurementPeriod, PlanDocument, Position, Unit
-from performance import editability
 from performance.models import Perspective, StrategicObjective
 from performance.services import actual_record
 from performance.services import plan as plan_services
-from reports import selectors_workflow as selectors
-from reports import services_workflow as workflow
+from reports.workflow import selectors
+from reports.workflow import services as workflow
 from tests.test_admin import form_data, set_status, superuser_client, url  # noqa: F401
 from tests.test_workflow import (  # noqa: F401
     REVIEW,

@@ -4,7 +4,7 @@
 nested 300 deep raised RecursionError (500); once saved, the staff preview, the OIV review and
 the PDF request all failed. Now a section's text is refused on save (and in the preview) with a
 message naming the section, and a text stored before the bounds existed renders as an Italian
-notice in its place, quickly (reports/rendering.py)."""
+notice in its place, quickly (reports/relazione/rendering.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from django.test import Client
 
 from organization import roles
 from performance.dataset import read_dataset
-from reports import rendering, services_pdf
 from reports.models import Relazione, Section
-from reports.models_pdf import RelazionePdf
-from reports.services import relazione_load, section_update
+from reports.models.pdf import RelazionePdf
+from reports.relazione import pdf_jobs as services_pdf
+from reports.relazione import rendering
+from reports.relazione.services import relazione_load, section_update
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +191,7 @@ def test_the_pdf_request_succeeds_with_the_notice_in_the_document(
     assert seconds < PAGE_SECONDS
     job = RelazionePdf.objects.get(cycle=cycle_2019)
     assert response["Location"] == f"{PDF_STAFF}{job.pk}/"
-    from reports import pdf
+    from reports.relazione import pdf
 
     source = pdf.relazione_source(cycle=cycle_2019)
     assert NOTICE in source.html

@@ -14,8 +14,8 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from organization.models import Cycle
-from reports import services_workflow as workflow
-from reports.models_workflow import CycleTransition, RelazioneVersion
+from reports.models.workflow import CycleTransition, RelazioneVersion
+from reports.workflow import services as workflow
 from tests import hardening
 from tests.hardening import YEAR, S
 

@@ -19,8 +19,8 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 
-from reports import services_workflow as workflow
-from reports.models_workflow import RelazioneVersion
+from reports.models.workflow import RelazioneVersion
+from reports.workflow import services as workflow
 from tests import hardening
 from tests.hardening import YEAR, S, body
 
@@ -118,7 +118,7 @@ def test_a_pdf_replaced_on_disk_is_refused_at_once_and_reported(published, peopl
 
 
 def test_a_verified_file_is_hashed_once_and_its_verdict_follows_the_file(published, monkeypatch):
-    from reports import integrity
+    from reports.workflow import integrity
 
     hashed: list[str] = []
     real = integrity.file_sha256

@@ -591,7 +591,7 @@ SAFE_SCHEMES = ("http", "https", "mailto")
 def test_markdown_is_always_sanitized(text):
     from html.parser import HTMLParser
 
-    from reports.rendering import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render_markdown
+    from reports.relazione.rendering import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render_markdown
 
     found: list[tuple[str, list[tuple[str, str | None]]]] = []
 
@@ -623,7 +623,7 @@ def test_markdown_is_always_sanitized(text):
     version=typed,
 )
 def test_context_table_form_never_raises(title, footnotes, cells, columns, version):
-    from reports.forms import TableForm
+    from reports.relazione.forms import TableForm
 
     form = TableForm(
         {

@@ -18,10 +18,10 @@ from django.urls import reverse
 from organization import roles
 from organization.models import Unit
 from performance.dataset import read_dataset
-from reports import selectors
 from reports.models import ContextTable, Relazione, Section
-from reports.rendering import render_section, substitute_figures
-from reports.services import (
+from reports.relazione import selectors
+from reports.relazione.rendering import render_section, substitute_figures
+from reports.relazione.services import (
     StaleEditError,
     context_table_update,
     relazione_load,

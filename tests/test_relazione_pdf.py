@@ -1,4 +1,5 @@
-"""The PDF of the Relazione (reports.pdf, reports.services_pdf, reports.views_pdf).
+"""The PDF of the Relazione (reports.relazione.pdf, reports.relazione.pdf_jobs,
+reports.relazione.views_pdf).
 
 The real 2019 PDF is rendered once per test session (``rendered``, a few seconds, marked slow):
 its pages, metadata, PDF/A identification, attachments and table of contents are read back with
@@ -28,10 +29,11 @@ from django.utils import timezone
 from organization import roles
 from organization.models import Cycle, Unit
 from performance.dataset import read_dataset
-from reports import pdf, services_pdf
 from reports.models import Section
-from reports.models_pdf import RelazionePdf
-from reports.services import relazione_load
+from reports.models.pdf import RelazionePdf
+from reports.relazione import pdf
+from reports.relazione import pdf_jobs as services_pdf
+from reports.relazione.services import relazione_load
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -835,7 +837,7 @@ def test_a_remembered_pdf_whose_file_is_gone_is_looked_up_again(cycle_2019, medi
 def test_leaving_the_published_state_forgets_the_remembered_pdf(
     cycle_2019, django_capture_on_commit_callbacks
 ):
-    from reports import services_workflow
+    from reports.workflow import services as services_workflow
 
     publish(cycle_2019)
     done_job(cycle_2019)

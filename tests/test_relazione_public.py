@@ -26,8 +26,8 @@ from organization import roles
 from organization.models import Cycle, Unit
 from performance import scoring
 from performance.selectors import cycle_score
-from reports import charts, views_public
 from reports.models import ContextTable, Relazione, Section
+from reports.relazione import charts, open_data
 from tests.factories import CycleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -386,7 +386,7 @@ def test_signatories_and_title_page(published, relazione):
 
 
 def test_the_reference_narrative_loads_and_renders(published):
-    services = pytest.importorskip("reports.services")
+    services = pytest.importorskip("reports.relazione.services")
     data = yaml.safe_load((ROOT / "fixtures" / "relazione-2019.yaml").read_text())
     services.relazione_load(cycle=published, data=data)
     response, html = page()
@@ -636,7 +636,7 @@ def csv_records(client: Client | None = None) -> tuple[list[str], list[dict]]:
 
 def test_csv_parses_with_the_documented_columns(published):
     header, records = csv_records()
-    assert header == documented_columns() == views_public.COLUMN_NAMES
+    assert header == documented_columns() == open_data.COLUMN_NAMES
     assert records and all(len(r) == len(header) for r in records)
     assert {r["ambito"] for r in records} == {
         "strategico",
@@ -693,7 +693,7 @@ def test_csv_cells_cannot_become_spreadsheet_formulas(published):
             if value and value[0] in "=+-@":
                 assert number.match(value), value
     assert any(v.startswith("'-13,06 ≤") for r in records for v in r.values())
-    cell = views_public._csv_cell
+    cell = open_data._csv_cell
     assert cell("=SUM(A1)") == "'=SUM(A1)"
     assert cell("@foo") == "'@foo" and cell("+39 02") == "'+39 02" and cell("- 13,06") == "'- 13,06"
     assert cell("-13.06") == "-13.06" and cell(Decimal("-13.0600")) == "-13.06"

@@ -81,7 +81,7 @@ def _refuse(*args, **kwargs):
 
 @pytest.mark.django_db
 def test_a_lost_database_gives_the_503_page_and_the_next_request_works(cycle_2019, monkeypatch):
-    from reports import selectors
+    from reports.relazione import selectors
 
     with monkeypatch.context() as patch:
         patch.setattr(selectors, "published_cycles", _refuse)
@@ -132,7 +132,7 @@ def test_a_lost_database_outside_a_view_is_a_503_too(rf):
 
 @pytest.mark.django_db
 def test_other_database_errors_are_a_500_in_italian(cycle_2019, monkeypatch):
-    from reports import selectors
+    from reports.relazione import selectors
 
     def broken(*args, **kwargs):
         raise IntegrityError("duplicate key")
@@ -296,11 +296,11 @@ def test_the_database_going_away_and_coming_back(db, tmp_path):
 ROUND_TRIP_CHECK = """
 import json, django
 django.setup()
-from organization.management.commands._backup import integrity_digests
+from reports.management.commands._backup import integrity_digests
 out = {"integrity": integrity_digests()}
 try:
-    from reports.models_workflow import RelazioneVersion
-    from reports.services_workflow import version_verify
+    from reports.models.workflow import RelazioneVersion
+    from reports.workflow.services import version_verify
     out["verified"] = {f"{v.cycle.year} n. {v.number}": version_verify(version=v).ok
                        for v in RelazioneVersion.objects.select_related("cycle")}
 except ImportError:
@@ -315,7 +315,7 @@ from django.conf import settings
 from performance.models import Actual, Target
 from organization.models import Cycle
 try:
-    from reports.models_workflow import RelazioneVersion
+    from reports.models.workflow import RelazioneVersion
     RelazioneVersion.objects.update(html="manomessa")
 except ImportError:
     pass
@@ -397,7 +397,7 @@ def test_backup_and_restore_reproduce_every_published_version(throwaway_database
     assert "Ripristino completato e verificato" in output
     after = json.loads(run(["-c", ROUND_TRIP_CHECK], env).stdout.strip().splitlines()[-1])
     assert after["integrity"] == before["integrity"]
-    assert all(after["verified"].values())  # the versions' own digests (reports.services_workflow)
+    assert all(after["verified"].values())  # the versions' own digests (reports.workflow.services)
     media = tmp_path / "media"
     assert not (media / "estraneo.txt").exists()
     assert sorted(p.relative_to(media).as_posix() for p in media.rglob("*") if p.is_file()) == (

@@ -161,7 +161,10 @@ def test_security_headers_on_every_kind_of_page(url):
 
 # Templates printed to PDF by WeasyPrint, never served as pages: their inline stylesheet is
 # not subject to the browser's policy.
-PDF_ONLY_TEMPLATES = {"reports/relazione_pdf.html", "reports/validation_document.html"}
+PDF_ONLY_TEMPLATES = {
+    "reports/relazione/pdf/document.html",
+    "reports/workflow/validation_document.html",
+}
 
 
 def test_templates_have_no_inline_script_or_style():
@@ -312,7 +315,7 @@ def test_client_ip_behind_trusted_proxies(rf, settings):
 
 
 def test_markdown_is_sanitized():
-    from reports.rendering import render_markdown
+    from reports.relazione.rendering import render_markdown
 
     html = render_markdown(
         "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>"
@@ -329,7 +332,7 @@ def test_markdown_is_sanitized():
 def test_a_markdown_text_is_rendered_once_and_stays_sanitized():
     """The public page renders the same sections at every request: the sanitized HTML of a text
     is remembered (a pure function of the text), and what is remembered is the sanitized one."""
-    from reports.rendering import render_markdown
+    from reports.relazione.rendering import render_markdown
 
     text = "Testo con *enfasi* <script>alert(1)</script> unico per questa prova."
     render_markdown.cache_clear()
@@ -349,7 +352,7 @@ def test_upload_limits_are_set():
     assert settings.FILE_UPLOAD_MAX_MEMORY_SIZE <= 5 * 1024 * 1024
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE <= 5 * 1024 * 1024
     # The largest form (a context table: 500 rows x 30 columns) fits.
-    from reports.services import MAX_COLUMNS, MAX_ROWS
+    from reports.relazione.services import MAX_COLUMNS, MAX_ROWS
 
     assert settings.DATA_UPLOAD_MAX_NUMBER_FIELDS > MAX_ROWS * (MAX_COLUMNS + 1) + MAX_COLUMNS
 

@@ -39,8 +39,8 @@ from organization.models import Cycle, MeasurementPeriod, Unit
 from performance.dataset import read_dataset
 from performance.models import Actual, Indicator, Objective, Perspective, StrategicObjective, Target
 from reports.models import ContextTable, Section
-from reports.models_workflow import Remark
-from reports.services import relazione_load
+from reports.models.workflow import Remark
+from reports.relazione.services import relazione_load
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -180,7 +180,7 @@ def concrete_url(endpoint: Endpoint, world: dict) -> str:
 def world(cycle_2019, tmp_path, settings) -> dict:
     """The 2019 cycle published, with its Relazione and a stored PDF; a value of every kind of
     object the patterns name; the personas."""
-    from reports.models_pdf import RelazionePdf
+    from reports.models.pdf import RelazionePdf
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PDF_RENDER_INLINE_THREAD = False
@@ -469,7 +469,7 @@ def _client(world: dict, persona: str) -> Client:
 def data_snapshot() -> dict[str, int]:
     """Sizes that any write changes: the history of the tracked data (django-simple-history
     records every save and delete) and the workflow's records."""
-    from reports import models_workflow
+    from reports.models import workflow as models_workflow
 
     sizes = {
         f"{model.__name__} (storico)": model.history.count()

@@ -1,5 +1,5 @@
-"""The cycle's workflow (reports.services_workflow, reports.views_workflow,
-performance.editability): every transition for every persona, the preconditions with their
+"""The cycle's workflow (reports.workflow.services, reports.workflow.views,
+organization.editability): every transition for every persona, the preconditions with their
 Italian reasons, the read-only plan/values/Relazione from the submission on, the OIV's remarks
 reopening only what they name, the frozen versions with their digests, the public pages, the
 errata corrige, the PAdES signature, setup_demo.
@@ -27,20 +27,16 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from organization import roles
+from organization import editability, roles
 from organization.models import Cycle, MeasurementPeriod, Unit
-from performance import editability
 from performance.dataset import read_dataset
 from performance.models import Actual, Indicator, Objective, StatedFigure, Target
 from performance.selectors import cycle_score, cycle_scored
 from performance.services import actual_record, imports
 from performance.services import plan as plan_services
 from performance.services.entry import RowInput, UnitValuesInvalid, unit_values_record
-from reports import selectors_workflow as selectors
-from reports import services as relazione_services
-from reports import services_workflow as workflow
 from reports.models import ContextTable, Relazione, Section
-from reports.models_workflow import (
+from reports.models.workflow import (
     CycleTransition,
     ObjectiveReview,
     OivMember,
@@ -48,6 +44,9 @@ from reports.models_workflow import (
     Remark,
     RemarkAnswer,
 )
+from reports.relazione import services as relazione_services
+from reports.workflow import selectors
+from reports.workflow import services as workflow
 from tests.factories import CycleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,12 +90,12 @@ def fast_pdf(request, monkeypatch):
     """A one-page PDF instead of the Relazione's (a different one at every render)."""
     if "real_pdf" in request.fixturenames:
         return
-    import reports.pdf
+    import reports.relazione.pdf
 
     def render(*, cycle):
         return _small_pdf(f"Relazione {cycle.year} n. {next(_counter)}")
 
-    monkeypatch.setattr(reports.pdf, "render_relazione_pdf", render)
+    monkeypatch.setattr(reports.relazione.pdf, "render_relazione_pdf", render)
 
 
 def _user(username: str, group: str | None = None, unit_key: str | None = None):
@@ -1206,11 +1205,14 @@ def test_an_errata_is_a_new_version_and_the_archive_keeps_both(ready, people):
 
 
 def test_without_the_pdf_renderer_the_version_is_still_valid(ready, people, monkeypatch):
-    monkeypatch.setitem(sys.modules, "reports.pdf", None)  # the module is missing: ImportError
+    # the module is missing: ImportError
+    monkeypatch.setitem(sys.modules, "reports.relazione.pdf", None)
     advance(ready, people, S.PUBLISHED)
     version = RelazioneVersion.objects.get(cycle=ready)
     assert not version.pdf and version.pdf_sha256 == ""
-    assert version.pdf_error.startswith("ModuleNotFoundError: import of reports.pdf halted")
+    assert version.pdf_error.startswith(
+        "ModuleNotFoundError: import of reports.relazione.pdf halted"
+    )
     assert version.digest == version.html_sha256
     assert workflow.version_verify(version=version).ok
     page = text_of(Client().get(PUBLIC))
@@ -1223,12 +1225,12 @@ def test_without_the_pdf_renderer_the_version_is_still_valid(ready, people, monk
 
 
 def test_a_failing_pdf_render_is_recorded(ready, people, monkeypatch):
-    import reports.pdf
+    import reports.relazione.pdf
 
     def broken(*, cycle):
         raise RuntimeError("WeasyPrint non disponibile")
 
-    monkeypatch.setattr(reports.pdf, "render_relazione_pdf", broken)
+    monkeypatch.setattr(reports.relazione.pdf, "render_relazione_pdf", broken)
     advance(ready, people, S.VALIDATED)
     version = RelazioneVersion.objects.get(cycle=ready)
     assert version.pdf_error == "RuntimeError: WeasyPrint non disponibile"

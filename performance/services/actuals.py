@@ -12,8 +12,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from organization import editability
 from organization.models import MeasurementPeriod
-from performance import editability, scoring
+from performance import scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
 from performance.services.cycle import value_from_actual
 

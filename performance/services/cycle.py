@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from organization import editability
 from organization.models import (
     Cycle,
     MeasurementPeriod,
@@ -26,7 +27,7 @@ from organization.models import (
     Position,
     Unit,
 )
-from performance import editability, scoring
+from performance import scoring
 from performance.models import (
     Actual,
     Indicator,
@@ -43,7 +44,7 @@ from performance.models import (
 @dataclass
 class _Errors:
     """The errors found in a dataset, each as ``path: message``; raised together as one
-    ValidationError (also used by reports.services to load the Relazione)."""
+    ValidationError (also used by reports.relazione.services to load the Relazione)."""
 
     messages: list[str] = field(default_factory=list)
 

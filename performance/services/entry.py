@@ -19,9 +19,9 @@ from django.db.models import Case, F, IntegerField, When
 from django.db.models import Value as V
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from organization import permissions
+from organization import editability, permissions
 from organization.models import Cycle, MeasurementPeriod, Unit
-from performance import editability, scoring
+from performance import scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
 from performance.selectors_entry import entry_scope, target_reason
 from performance.services.actuals import ActualValue, actual_fields
@@ -29,7 +29,7 @@ from performance.services.cycle import value_from_actual
 
 # The cycle states in which values can no longer change (sent to, or validated by, the OIV);
 # a cycle returned by the OIV accepts the values of the objectives it reopened
-# (performance.editability).
+# (organization.editability).
 CLOSED_STATES = tuple(editability.CLOSED_STATES)
 
 # The Actual fields written for a value (the keys of actuals.actual_fields).

@@ -35,8 +35,9 @@ from django.db import IntegrityError, models, transaction
 from django.utils.text import slugify
 from simple_history.utils import bulk_create_with_history
 
+from organization import editability
 from organization.models import Cycle, MeasurementPeriod, PlanDocument, Position, Unit
-from performance import editability, scoring, selectors_plan
+from performance import scoring, selectors_plan
 from performance.models import (
     Actual,
     Indicator,
@@ -261,7 +262,7 @@ def _same_cycle(obj: models.Model | None, cycle: Cycle, field: str, what: str) -
 
 def _editing_objective(objective: Objective):
     """The transaction of a change to the objective, its indicators or targets: ReadOnlyError
-    unless they may change now (performance.editability.editing)."""
+    unless they may change now (organization.editability.editing)."""
     return editability.editing(objective.cycle_id, objective=objective.pk)
 
 

@@ -22,9 +22,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from organization import permissions
+from organization import editability, permissions
 from organization.models import MeasurementPeriod, Unit
-from performance import editability, json_input, parsing, scoring, selectors_entry
+from performance import json_input, parsing, scoring, selectors_entry
 from performance.forms import (
     FormGroup,
     FormRow,

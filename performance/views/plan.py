@@ -18,9 +18,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from organization import permissions
+from organization import editability, permissions
 from organization.models import Cycle, Unit
-from performance import editability, forms_plan, selectors_plan
+from performance import forms_plan, selectors_plan
 from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
 from performance.services import plan as services
 from performance.views.common import cycle_for, persona_required

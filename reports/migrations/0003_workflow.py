@@ -3,7 +3,7 @@
 import django.core.serializers.json
 import django.db.models.deletion
 import django.utils.timezone
-import reports.models_workflow
+import reports.models.workflow
 from django.conf import settings
 from django.db import migrations, models
 
@@ -128,7 +128,7 @@ class Migration(migrations.Migration):
                 ('html_sha256', models.CharField(max_length=64, verbose_name='SHA-256 del documento HTML')),
                 ('data_csv', models.TextField(blank=True, verbose_name='dati aperti (CSV)')),
                 ('data_json', models.TextField(blank=True, verbose_name='dati aperti (JSON)')),
-                ('pdf', models.FileField(blank=True, max_length=200, upload_to=reports.models_workflow.version_file_path, verbose_name='PDF')),
+                ('pdf', models.FileField(blank=True, max_length=200, upload_to=reports.models.workflow.version_file_path, verbose_name='PDF')),
                 ('pdf_sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256 del PDF')),
                 ('pdf_size', models.PositiveIntegerField(blank=True, null=True, verbose_name='dimensione del PDF (byte)')),
                 ('pdf_signed', models.BooleanField(default=False, verbose_name='PDF firmato (PAdES)')),
@@ -140,7 +140,7 @@ class Migration(migrations.Migration):
                 ('oiv_members', models.JSONField(blank=True, default=list, verbose_name="componenti dell'OIV")),
                 ('validation_html', models.TextField(verbose_name='documento di validazione (HTML)')),
                 ('validation_html_sha256', models.CharField(max_length=64, verbose_name='SHA-256 della validazione (HTML)')),
-                ('validation_pdf', models.FileField(blank=True, max_length=200, upload_to=reports.models_workflow.version_file_path, verbose_name='documento di validazione (PDF)')),
+                ('validation_pdf', models.FileField(blank=True, max_length=200, upload_to=reports.models.workflow.version_file_path, verbose_name='documento di validazione (PDF)')),
                 ('validation_pdf_sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256 della validazione (PDF)')),
                 ('validation_pdf_signed', models.BooleanField(default=False, verbose_name='validazione firmata (PAdES)')),
                 ('validation_pdf_error', models.TextField(blank=True, verbose_name='PDF della validazione non generato')),

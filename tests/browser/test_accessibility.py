@@ -20,10 +20,10 @@ from organization import roles
 from organization.models import Unit
 from performance.dataset import read_dataset
 from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
-from reports import services as relazione_services
-from reports import services_workflow as workflow
-from reports.models_pdf import RelazionePdf
-from reports.models_workflow import OivMember
+from reports.models.pdf import RelazionePdf
+from reports.models.workflow import OivMember
+from reports.relazione import services as relazione_services
+from reports.workflow import services as workflow
 from tests.browser.conftest import YEAR, log_in, screenshot, sideways_overflow
 from tests.browser.test_browser_entry import save, watch_previews
 from tests.browser.test_browser_import import upload, values_xlsx

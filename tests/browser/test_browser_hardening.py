@@ -84,7 +84,7 @@ def test_the_oiv_sees_that_the_figures_changed_after_the_submission(
 
 
 def test_a_replaced_pdf_is_not_served_to_citizens(page, people, live_2019, monkeypatch, settings):
-    from reports.models_workflow import RelazioneVersion
+    from reports.models.workflow import RelazioneVersion
 
     cycle = _advance(live_2019, people, "published", monkeypatch)
     version = RelazioneVersion.objects.filter(cycle=cycle).order_by("-number").first()

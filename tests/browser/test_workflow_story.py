@@ -18,9 +18,9 @@ from organization import roles
 from organization.models import Cycle
 from performance.dataset import read_dataset
 from performance.models import Actual, Target
-from reports import services as relazione_services
-from reports import services_workflow as workflow
-from reports.models_workflow import OivMember, RelazioneVersion, Remark
+from reports.models.workflow import OivMember, RelazioneVersion, Remark
+from reports.relazione import services as relazione_services
+from reports.workflow import services as workflow
 from tests.browser.conftest import YEAR, log_in, screenshot
 
 pytestmark = pytest.mark.browser

@@ -15,9 +15,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from simple_history.utils import bulk_create_with_history
 
-from organization import permissions
+from organization import editability, permissions
 from organization.models import Cycle, PlanDocument, Position, Unit
-from performance import editability, scoring
+from performance import scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
 from performance.parsing import DateWindow, ParseError, cycle_date_window, parse_bool
 from performance.services.cycle import _rule_json
@@ -949,7 +949,7 @@ def plan_import(
                 report.unchanged += 1
         if report.invalid or dry_run:
             return report
-        # again, with the cycle's row locked until the commit (performance.editability): a
+        # again, with the cycle's row locked until the commit (organization.editability): a
         # submission to the OIV meanwhile is seen here, one after it waits for this import
         scope = editability.edit_scope(cycle)
         if not scope.everything:

@@ -15,9 +15,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from organization import permissions
+from organization import editability, permissions
 from organization.models import Cycle, MeasurementPeriod, Unit
-from performance import editability, scoring
+from performance import scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
 from performance.parsing import (
     DateWindow,

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from organization.models import Cycle
 from performance.dataset import read_dataset
-from reports.services import relazione_load
+from reports.relazione.services import relazione_load
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""The worker of the Relazione's PDFs (reports.services_pdf).
+"""The worker of the Relazione's PDFs (reports.relazione.pdf_jobs).
 
 manage.py render_pdfs                 # render the pending jobs, then exit (cron: every minute)
 manage.py render_pdfs --published     # first queue a new version of every published cycle
@@ -12,9 +12,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from organization.models import Cycle
-from reports import pdf, services_pdf
-from reports import selectors as report_selectors
-from reports.models_pdf import RelazionePdf
+from reports.models.pdf import RelazionePdf
+from reports.relazione import pdf
+from reports.relazione import pdf_jobs as services_pdf
+from reports.relazione import selectors as report_selectors
 
 
 class Command(BaseCommand):

@@ -1,7 +1,9 @@
 """manage.py verify_versions: recompute every digest of every frozen version of the Relazione
-(reports.integrity.verify: the HTML, the computed tree, the documento di validazione, the open
+(reports.workflow.integrity.verify: the HTML, the computed tree, the documento di validazione, the
+open
 data and the two PDFs) and remove the orphan files of the versions folders
-(reports.version_storage.orphans_clean: files no version refers to, older than a few minutes,
+(reports.workflow.version_storage.orphans_clean: files no version refers to, older than a few
+minutes,
 left by an interrupted validation). For cron (docs/deploy.md), e.g. every hour:
 
     manage.py verify_versions --verbosity 0
@@ -16,10 +18,10 @@ import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reports import integrity, version_storage
-from reports.models_workflow import RelazioneVersion
+from reports.models.workflow import RelazioneVersion
+from reports.workflow import integrity, version_storage
 
-logger = logging.getLogger("reports.integrity")
+logger = logging.getLogger("reports.workflow.integrity")
 
 
 class Command(BaseCommand):

@@ -1,0 +1,2 @@
+"""The public pages (Amministrazione Trasparente): the Relazione of a published year and its open
+data, read only (the frozen version when there is one, reports.workflow)."""
