@@ -15,7 +15,7 @@ from django.utils import timezone
 from organization.models import MeasurementPeriod
 from performance import editability, scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
-from performance.services.cycle import value_from_actual
+from performance.rules.values import value_from_actual
 
 # --------------------------------------------------------------------------- recording actuals
 
