@@ -66,6 +66,35 @@ def test_every_error_names_a_field_of_the_plan_form(kind):
     assert raised.value.field == "kind"
 
 
+@pytest.mark.parametrize(
+    ("spec", "form_field"),
+    [
+        ({"kind": "change", "change_pct": 0}, "change_pct"),
+        ({"kind": "change", "change_pct": 5, "baseline": 0}, "baseline"),
+        ({"kind": "deadline"}, "due"),
+        ({"kind": "rating", "threshold": 6}, "threshold"),
+        ({"kind": "rating", "threshold": 4, "scale_min": "x"}, "scale_min"),
+        ({"kind": "thresholds", "minimum": 2, "target": 2}, "target_value"),
+        ({"kind": "thresholds", "minimum": 1, "target": 2, "minimum_score": 101}, "minimum_score"),
+        ({"kind": "k_of_n", "n": 0}, "n"),
+        ({"kind": "multi", "parts": [{"kind": "milestone"}]}, "multi"),
+        ({"kind": "multi", "parts": [{"kind": "at_least"}, {"kind": "milestone"}]}, "multi"),
+        ({"kind": "multi", "parts": [{"kind": "milestone"}] * 2, "combine": "max"}, "multi"),
+    ],
+)
+def test_an_error_between_parameters_names_the_field_to_flag(spec, form_field):
+    with pytest.raises(ScoringError) as raised:
+        scoring.validate_spec(spec)
+    assert forms_plan.rule_field_for(spec["kind"], raised.value) == form_field
+
+
+def test_a_rule_that_is_not_one_names_the_kind():
+    for spec in (None, [], {"kind": ["at_least"]}, {"kind": "sconosciuto"}):
+        with pytest.raises(ScoringError) as raised:
+            scoring.validate_spec(spec)
+        assert raised.value.field == "kind"
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_plan_form_shows_and_reads_every_kind(kind):
     rule = RULES[kind]
