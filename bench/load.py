@@ -80,6 +80,7 @@ from django.contrib.auth.models import Group, User
 from organization import roles
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance.models import Target
+from performance.rules import RULES
 from performance.services.plan import cycle_start_next
 from bench.publishing import publish
 
@@ -87,7 +88,7 @@ print(publish({year}), flush=True)
 previous = Cycle.objects.get(year={year})
 current = Cycle.objects.filter(year={next}).first() or cycle_start_next(cycle=previous, user=None)
 period = MeasurementPeriod.objects.filter(cycle=current).order_by("-is_final", "end_date").first()
-number_kinds = ("at_least", "at_most", "change", "thresholds", "rating")
+number_kinds = [kind for kind, rule in RULES.items() if rule.entry_input == "number"]
 units = []
 for unit in Unit.objects.filter(cycle=current).order_by("order", "pk"):
     if Target.objects.filter(unit=unit, rule__kind__in=number_kinds).exists():

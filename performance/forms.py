@@ -1,7 +1,8 @@
 """Forms of the staff workspace.
 
 ``UnitValuesForm``: the values of one unit for one period, one block of inputs per target, typed
-by the kind of the target's rule (performance/scoring.py):
+by the kind of the target's rule (each kind's module in performance/rules/ says its inputs, how
+they are read and how a stored value is shown in them):
 
 - numbers (at_least, at_most, change, rating, thresholds): Italian decimal comma, "4,6",
   "1.234,5", "82,7%";
@@ -21,11 +22,9 @@ rule, the justification of an override and the versions are checked by the servi
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -34,82 +33,22 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from config.nul import has_nul, name_nul_errors, nul_message
 from performance import parsing, scoring
 from performance.models import Actual
+from performance.rules.inputs import (
+    PCT_DECIMALS,
+    InputSpec,
+    parse_value,
+    value_display,
+    value_inputs,
+    value_texts,
+)
+from performance.rules.inputs import number as _number
+from performance.rules.inputs import raw as _raw
+from performance.rules.values import value_from_actual
 from performance.selectors_entry import EntryObjective, EntryRow
 from performance.services.actuals import ActualValue
-from performance.services.cycle import value_from_actual
 from performance.services.entry import RowInput
 
-NUMBER_KINDS = ("at_least", "at_most", "change", "rating", "thresholds")
-VALUE_DECIMALS = 4  # Actual.value_number
-K_DECIMALS = 2  # Actual.value_k / value_n
-PCT_DECIMALS = 2  # Actual.override_pct
-_TRUE_FLAGS = {True, "1", "on", "true", "sì", "si"}
 _VERSION = re.compile(r"[0-9]{1,18}")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """One input of a row: ``name`` is its suffix ("value", "date", "p0-date"...)."""
-
-    name: str
-    kind: str  # number | date | done | not_done | k_of_n (and text | textarea: note, source...)
-    label: str
-    hint: str = ""
-
-
-def value_inputs(spec: Mapping, *, prefix: str = "", part_label: str = "") -> list[InputSpec]:
-    """The inputs of a value for a rule (a multi rule: those of each part, prefixed p0-, p1-...)."""
-    kind = spec.get("kind") if isinstance(spec, Mapping) else None
-    lead = f"{part_label} – " if part_label else ""
-    if kind == "deadline":
-        return [
-            InputSpec(
-                f"{prefix}date",
-                "date",
-                f"{lead}Data di realizzazione",
-                "gg/mm/aaaa, es. 18/03/2019",
-            ),
-            InputSpec(f"{prefix}not_done", "not_done", f"{lead}Non realizzato"),
-        ]
-    if kind == "milestone":
-        return [
-            InputSpec(f"{prefix}done", "done", f"{lead}Realizzato", "sì oppure no"),
-            InputSpec(
-                f"{prefix}date",
-                "date",
-                f"{lead}Data di realizzazione (facoltativa)",
-                "gg/mm/aaaa, es. 18/03/2019",
-            ),
-        ]
-    if kind == "k_of_n":
-        n = _spec_number(spec, "n")
-        total = f"; solo «13»: su {scoring.fmt(n)}" if n is not None else ""
-        return [
-            InputSpec(f"{prefix}k", "k_of_n", f"{lead}Quanti su quanti", f"es. 13 su 14{total}")
-        ]
-    if kind == "multi":
-        labels = list(spec.get("labels") or [])
-        out: list[InputSpec] = []
-        for index, part in enumerate(spec.get("parts") or []):
-            label = labels[index] if index < len(labels) else f"Parte {index + 1}"
-            out += value_inputs(part, prefix=f"{prefix}p{index}-", part_label=label)
-        return out
-    if kind == "rating":
-        low, high = _spec_number(spec, "scale_min", 1), _spec_number(spec, "scale_max", 5)
-        hint = f"da {scoring.fmt(low)} a {scoring.fmt(high)}, es. 4,6"
-        return [InputSpec(f"{prefix}value", "number", f"{lead}Valore rilevato", hint)]
-    return [
-        InputSpec(
-            f"{prefix}value", "number", f"{lead}Valore rilevato", "con la virgola: 4,6 o 82,7%"
-        )
-    ]
-
-
-def _spec_number(spec: Mapping, key: str, default: object = None) -> Decimal | None:
-    try:
-        return scoring.dec(spec.get(key, default), key)
-    except scoring.ScoringError:
-        return None
 
 
 # ------------------------------------------------------------------------------------- parsing
@@ -143,167 +82,6 @@ class ParsedRow(ActualValue):
         )
 
 
-def _raw(inputs: Mapping[str, Any], name: str) -> str:
-    value = inputs.get(name)
-    if value is None or isinstance(value, bool):
-        return ""
-    return str(value).strip()
-
-
-def _flag(inputs: Mapping[str, Any], name: str) -> bool:
-    value = inputs.get(name)
-    return (value if isinstance(value, bool) else str(value or "").strip().lower()) in _TRUE_FLAGS
-
-
-def _number(
-    raw: str, label: str, *, places: int, digits: int = 12, allow_percent: bool = True
-) -> Decimal | None:
-    try:
-        value = parsing.parse_number(raw, allow_percent=allow_percent)
-    except parsing.ParseError as error:
-        raise parsing.ParseError(f"{label}: {error}") from None
-    if value is None:
-        return None
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places:
-        raise parsing.ParseError(f"{label}: al massimo {places} decimali")
-    if abs(value) >= Decimal(10) ** digits:
-        raise parsing.ParseError(f"{label}: numero troppo grande")
-    return value
-
-
-def _date(raw: str, label: str, window: parsing.DateWindow | None) -> dt.date | None:
-    try:
-        return parsing.parse_date(raw, window=window)
-    except parsing.ParseError as error:
-        raise parsing.ParseError(f"{label}: {error}") from None
-
-
-def _parse_value(
-    spec: Mapping,
-    inputs: Mapping[str, Any],
-    *,
-    prefix: str = "",
-    part_label: str = "",
-    window: parsing.DateWindow | None = None,
-) -> tuple[dict, list[str], dict[str, str]]:
-    """(Actual value fields, texts as typed, errors by input name) for one value; dates within
-    ``window`` (the cycle's) when given."""
-    kind = spec.get("kind") if isinstance(spec, Mapping) else None
-    specs = {s.kind: s for s in value_inputs(spec, prefix=prefix, part_label=part_label)}
-    fields: dict = {}
-    typed: list[str] = []
-    errors: dict[str, str] = {}
-
-    def attempt(name: str, parse) -> Any:
-        try:
-            return parse()
-        except parsing.ParseError as error:
-            errors[name] = str(error)
-            return None
-
-    if kind == "multi":
-        labels = list(spec.get("labels") or [])
-        parts: list[dict | None] = []
-        for index, part in enumerate(spec.get("parts") or []):
-            label = labels[index] if index < len(labels) else f"Parte {index + 1}"
-            part_fields, part_typed, part_errors = _parse_value(
-                part, inputs, prefix=f"{prefix}p{index}-", part_label=label, window=window
-            )
-            errors.update(part_errors)
-            typed += part_typed
-            parts.append(_plain_part(part_fields))
-        if any(p is not None for p in parts):
-            fields["value_parts"] = parts
-        return fields, typed, errors
-    if kind == "deadline":
-        date_spec, flag_spec = specs["date"], specs["not_done"]
-        raw = _raw(inputs, date_spec.name)
-        fields["value_date"] = attempt(date_spec.name, lambda: _date(raw, date_spec.label, window))
-        if _flag(inputs, flag_spec.name):
-            if raw:
-                errors[date_spec.name] = (
-                    f"{date_spec.label}: indicare la data oppure «non realizzato», non entrambi"
-                )
-            fields["value_done"] = False
-            typed.append(_typed(part_label, "non realizzato"))
-        elif raw:
-            typed.append(_typed(part_label, raw))
-        return fields, typed, errors
-    if kind == "milestone":
-        done_spec, date_spec = specs["done"], specs["date"]
-        raw_done, raw_date = _raw(inputs, done_spec.name), _raw(inputs, date_spec.name)
-
-        def done() -> bool | None:
-            try:
-                return parsing.parse_bool(raw_done)
-            except parsing.ParseError as error:
-                raise parsing.ParseError(f"{done_spec.label}: {error}") from None
-
-        fields["value_done"] = attempt(done_spec.name, done)
-        fields["value_date"] = attempt(
-            date_spec.name, lambda: _date(raw_date, date_spec.label, window)
-        )
-        if fields["value_done"] is False and fields["value_date"] is not None:
-            errors[date_spec.name] = f"{date_spec.label}: una fase non realizzata non ha una data"
-        typed += [_typed(part_label, t) for t in (raw_done, raw_date) if t]
-        return fields, typed, errors
-    if kind == "k_of_n":
-        k_spec = specs["k_of_n"]
-        raw = _raw(inputs, k_spec.name)
-
-        def k_of_n() -> tuple[Decimal, Decimal | None] | None:
-            try:
-                parsed = parsing.parse_k_of_n(raw)
-            except parsing.ParseError as error:
-                raise parsing.ParseError(f"{k_spec.label}: {error}") from None
-            if parsed is not None:
-                for number in (n for n in parsed if n is not None):
-                    _number(
-                        str(number),
-                        k_spec.label,
-                        places=K_DECIMALS,
-                        digits=8,
-                        allow_percent=False,
-                    )
-            return parsed
-
-        parsed = attempt(k_spec.name, k_of_n)
-        if parsed is not None:
-            fields["value_k"], fields["value_n"] = parsed
-        if raw:
-            typed.append(_typed(part_label, raw))
-        return fields, typed, errors
-    number_spec = specs["number"]
-    raw = _raw(inputs, number_spec.name)
-    fields["value_number"] = attempt(
-        number_spec.name, lambda: _number(raw, number_spec.label, places=VALUE_DECIMALS)
-    )
-    if raw:
-        typed.append(_typed(part_label, raw))
-    return fields, typed, errors
-
-
-def _typed(label: str, text: str) -> str:
-    return f"{label}: {text}" if label else text
-
-
-def _plain_part(fields: dict) -> dict | None:
-    """A part as stored in Actual.value_parts (the dataset's form: strings, ISO dates)."""
-    out: dict = {}
-    if fields.get("value_number") is not None:
-        out["value"] = str(fields["value_number"])
-    if fields.get("value_k") is not None:
-        out["k"] = str(fields["value_k"])
-    if fields.get("value_n") is not None:
-        out["n"] = str(fields["value_n"])
-    if fields.get("value_date") is not None:
-        out["date"] = fields["value_date"].isoformat()
-    if fields.get("value_done") is not None:
-        out["done"] = fields["value_done"]
-    return out or None
-
-
 OVERRIDE_PCT_LABEL = "Rettifica: % di raggiungimento"
 OVERRIDE_REASON_LABEL = "Motivazione della rettifica"
 NOTE_LABEL = "Nota"
@@ -334,7 +112,7 @@ def parse_row(
     refused = {n: nul_message(labels.get(n, n)) for n, v in inputs.items() if has_nul(v)}
     if refused:
         inputs = {name: ("" if name in refused else v) for name, v in inputs.items()}
-    fields, typed, errors = _parse_value(spec, inputs, window=window)
+    fields, typed, errors = parse_value(spec, inputs, window=window)
     errors.update(refused)
     override_pct = None
     try:
@@ -362,81 +140,15 @@ def parse_row(
 # ------------------------------------------------------------------- stored values as typed
 
 
-def _value_texts(spec: Mapping, value: scoring.Value | None, prefix: str = "") -> dict[str, Any]:
-    """The inputs (by name) that show ``value`` as a user would type it."""
-    kind = spec.get("kind") if isinstance(spec, Mapping) else None
-    if value is None:
-        return {}
-    if kind == "multi":
-        out: dict[str, Any] = {}
-        for index, part in enumerate(spec.get("parts") or []):
-            parts = value.parts or ()
-            part_value = parts[index] if index < len(parts) else None
-            out.update(_value_texts(part, part_value, prefix=f"{prefix}p{index}-"))
-        return out
-    if kind == "deadline":
-        if value.date is not None:
-            return {f"{prefix}date": scoring.fmt_date(value.date)}
-        return {f"{prefix}not_done": value.done is False}
-    if kind == "milestone":
-        out = {}
-        if value.done is not None:
-            out[f"{prefix}done"] = "sì" if value.done else "no"
-        if value.date is not None:
-            out[f"{prefix}date"] = scoring.fmt_date(value.date)
-        return out
-    if kind == "k_of_n":
-        k = value.k if value.k is not None else value.number
-        if k is None:
-            return {}
-        text = scoring.fmt(k) if value.n is None else f"{scoring.fmt(k)} su {scoring.fmt(value.n)}"
-        return {f"{prefix}k": text}
-    return {} if value.number is None else {f"{prefix}value": scoring.fmt(value.number)}
-
-
 def actual_inputs(spec: Mapping, actual: Actual | None) -> dict[str, Any]:
     """The inputs of a row showing a stored value (what the form opens with)."""
     if actual is None:
         return {}
-    out = _value_texts(spec, value_from_actual(actual.__dict__))
+    out = value_texts(spec, value_from_actual(actual.__dict__))
     out.update(note=actual.note, source=actual.source, override_reason=actual.override_reason)
     if actual.override_pct is not None:
         out["override_pct"] = scoring.fmt(actual.override_pct)
     return out
-
-
-def value_display(spec: Mapping, value: scoring.Value | None) -> str:
-    """A value in words, Italian formats ("13 su 14", "18/03/2019", "non realizzato")."""
-    if value is None:
-        return "—"
-    kind = spec.get("kind") if isinstance(spec, Mapping) else None
-    if kind == "multi":
-        labels = list(spec.get("labels") or [])
-        parts = value.parts or ()
-        texts = []
-        for index, part in enumerate(spec.get("parts") or []):
-            label = labels[index] if index < len(labels) else f"parte {index + 1}"
-            part_value = parts[index] if index < len(parts) else None
-            texts.append(f"{label}: {value_display(part, part_value)}")
-        return "; ".join(texts)
-    if kind == "deadline" and value.date is None and value.done is False:
-        return "non realizzato"
-    if kind == "milestone":
-        if value.done is None and value.date is None:
-            return "—"
-        when = f" il {scoring.fmt_date(value.date)}" if value.date else ""
-        return f"{'non realizzato' if value.done is False else 'realizzato'}{when}"
-    if kind == "k_of_n":
-        k = value.k if value.k is not None else value.number
-        if k is None:
-            return "—"
-        n = value.n if value.n is not None else _spec_number(spec, "n")
-        return f"{scoring.fmt(k)} su {scoring.fmt(n)}" if n is not None else scoring.fmt(k)
-    if value.date is not None:
-        return scoring.fmt_date(value.date)
-    if value.number is not None:
-        return scoring.fmt(value.number)
-    return "—"
 
 
 def actual_display(spec: Mapping, actual: Actual | None) -> str:

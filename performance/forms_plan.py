@@ -1,7 +1,8 @@
 """Forms for managing the plan: what the controllo di gestione types, parsed the Italian way
 ("4,6", "31/07/2019"). Forms check the input; the services (performance/services/plan.py)
-validate and write. A target's rule is built from a friendly form per kind and checked with
-scoring.validate_spec, whose Italian message is shown next to the field it names.
+validate and write. A target's rule is built from a friendly form per kind (the fields of its
+parameters, from its module in performance/rules/) and checked with scoring.validate_spec, whose
+Italian message is shown next to the field it names (``ScoringError.field``).
 
 Input rules (performance/parsing.py): ASCII digits only, in decimals and whole numbers alike;
 dates of a cycle's forms (deadlines, also of the parts of a multi-part rule, and plan-update
@@ -12,7 +13,6 @@ every text field, with a message naming the field (config/nul.py)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -25,10 +25,11 @@ from django.http import QueryDict
 
 from config.nul import name_nul_errors
 from organization.models import Cycle, PlanDocument, Position, Unit
-from performance import json_input, scoring
+from performance import scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective
 from performance.parsing import DateWindow, ParseError, cycle_date_window, parse_date, parse_number
-from performance.selectors_plan import RULE_KIND_LABELS
+from performance.rules import RULES, multi
+from performance.rules.base import Param
 from performance.services.plan import INDICATOR_FIELDS, snapshot
 
 SEEN_SALT = "performance.forms_plan.seen"
@@ -77,7 +78,7 @@ class ItalianDateField(forms.CharField):
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, dt.date):
-            return value.strftime("%d/%m/%Y")
+            return scoring.fmt_date(value)
         return value
 
 
@@ -285,202 +286,50 @@ class UnitForm(PlanForm):
 
 # ----------------------------------------------------------------------------- a target's rule
 
-RULE_KIND_CHOICES = [(kind, RULE_KIND_LABELS[kind]) for kind in scoring.RULE_KINDS]
+RULE_KIND_CHOICES = [(kind, rule.label) for kind, rule in RULES.items()]
 
-# the parameters of each kind (the fields shown for it)
-KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "at_least": ("threshold",),
-    "at_most": ("threshold",),
-    "change": ("change_pct", "baseline"),
-    "deadline": ("due",),
-    "milestone": (),
-    "rating": ("threshold", "scale_min", "scale_max"),
-    "thresholds": ("minimum", "target_value", "minimum_score"),
-    "k_of_n": ("n",),
-    "multi": ("multi",),
-}
-RULE_FIELDS = (
-    "threshold",
-    "change_pct",
-    "baseline",
-    "due",
-    "scale_min",
-    "scale_max",
-    "minimum",
-    "target_value",
-    "minimum_score",
-    "n",
-    "multi",
-)
-
-# validate_spec's messages start with the name of what is wrong: the field to show them next to
-_MESSAGE_FIELDS = (
-    ("variazione obiettivo", "change_pct"),
-    ("valore di partenza", "baseline"),
-    ("scadenza", "due"),
-    ("data:", "due"),
-    ("minimo della scala", "scale_min"),
-    ("massimo della scala", "scale_max"),
-    ("valore minimo e valore obiettivo", "target_value"),
-    ("valore minimo", "minimum"),
-    ("valore obiettivo", "target_value"),
-    ("punteggio al minimo", "minimum_score"),
-    ("n (totale)", "n"),
-    ("obiettivo in più parti", "multi"),
-    ("soglia", "threshold"),
-)
-
-MULTI_EXAMPLE = (
-    '{"parts": [{"kind": "deadline", "due": "2020-04-30"}, '
-    '{"kind": "at_least", "threshold": 2}], "labels": ["1 entro aprile", "n. 2 riunioni"], '
-    '"combine": "mean"}'
-)
+# the parameters of each kind (the fields shown for it), from its module in performance/rules/
+KIND_FIELDS: dict[str, tuple[str, ...]] = {kind: rule.form_fields for kind, rule in RULES.items()}
+_RULE_PARAMS = {p.form_field: p for rule in RULES.values() for p in rule.params}
+RULE_FIELDS = tuple(_RULE_PARAMS)
+MULTI_EXAMPLE = multi.MULTI_EXAMPLE
 
 
-def rule_field_for(kind: str, message: str) -> str:
-    """The form field a validate_spec message belongs to."""
-    if kind == "multi":
-        return "multi"
-    for prefix, name in _MESSAGE_FIELDS:
-        if message.startswith(prefix):
-            return name
-    return "kind"
+def _rule_form_field(param: Param) -> forms.Field:
+    """The plan form's field of a rule's parameter."""
+    if param.kind == "json":
+        return forms.CharField(
+            label=param.label,
+            required=False,
+            widget=forms.Textarea(attrs={"rows": 6, "class": "form-control font-monospace"}),
+            help_text=param.help_text,
+        )
+    if param.kind == "date":
+        return ItalianDateField(label=param.label, required=False, help_text=param.help_text)
+    return ItalianDecimalField(
+        label=param.label, required=False, help_text=param.help_text, initial=param.initial
+    )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        number = Decimal(text)
-        return int(number) if number == number.to_integral_value() else float(text)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _decimal_or_text(value: Any) -> Any:
-    try:
-        return scoring.dec(value)
-    except scoring.ScoringError:
-        return value
+def rule_field_for(kind: str, error: scoring.ScoringError) -> str:
+    """The form field a validate_spec error belongs to (the key it names, ``error.field``)."""
+    rule = RULES.get(kind)
+    return "kind" if rule is None else rule.form_field_for(error.field)
 
 
 def rule_initial(rule: Mapping | None) -> dict:
     """The form's initial values for a stored rule."""
     if not isinstance(rule, Mapping) or rule.get("kind") not in KIND_FIELDS:
         return {"kind": "at_least"}
-    kind = rule["kind"]
-    initial: dict[str, Any] = {"kind": kind}
-    if kind == "multi":
-        data = {k: rule[k] for k in ("parts", "labels", "combine") if k in rule}
-        initial["multi"] = json.dumps(_plain(data), ensure_ascii=False, indent=2)
-        return initial
-    mapping = {
-        "threshold": "threshold",
-        "change_pct": "change_pct",
-        "baseline": "baseline",
-        "scale_min": "scale_min",
-        "scale_max": "scale_max",
-        "minimum": "minimum",
-        "target_value": "target",
-        "minimum_score": "minimum_score",
-        "n": "n",
-    }
-    for name, key in mapping.items():
-        if name in KIND_FIELDS[kind] and rule.get(key) is not None:
-            initial[name] = _decimal_or_text(rule[key])
-    if kind == "deadline" and rule.get("due"):
-        try:
-            initial["due"] = dt.date.fromisoformat(str(rule["due"]))
-        except ValueError:
-            initial["due"] = str(rule["due"])
-    return initial
+    return RULES[rule["kind"]].form_initial(rule)
 
 
 class RuleFieldsForm(PlanForm):
     """The rule of a target, one group of fields per kind."""
 
     kind = forms.ChoiceField(label="Tipo di regola", choices=RULE_KIND_CHOICES)
-    threshold = ItalianDecimalField(
-        label="Soglia",
-        required=False,
-        help_text="Per «almeno», «al più» e «giudizio su scala». Es. 65 oppure 4,4",
-    )
-    change_pct = ItalianDecimalField(
-        label="Variazione richiesta (%)", required=False, help_text="Es. -20 per una riduzione"
-    )
-    baseline = ItalianDecimalField(
-        label="Valore di partenza",
-        required=False,
-        help_text="Vuoto: il valore rilevato è già la variazione in %.",
-    )
-    due = ItalianDateField(label="Scadenza (gg/mm/aaaa)", required=False)
-    scale_min = ItalianDecimalField(label="Minimo della scala", required=False, initial="1")
-    scale_max = ItalianDecimalField(label="Massimo della scala", required=False, initial="5")
-    minimum = ItalianDecimalField(label="Valore minimo", required=False)
-    target_value = ItalianDecimalField(label="Valore obiettivo", required=False)
-    minimum_score = ItalianDecimalField(
-        label="Punteggio al valore minimo (%)", required=False, initial="0"
-    )
-    n = ItalianDecimalField(label="n (totale)", required=False, help_text="Es. 14 uffici")
-    multi = forms.CharField(
-        label="Parti (JSON)",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 6, "class": "form-control font-monospace"}),
-        help_text=f"Una regola per parte, ad es. {MULTI_EXAMPLE}",
-    )
 
     field_aliases = {"rule": "kind"}
-
-    def _spec(self, kind: str, data: Mapping) -> dict:
-        get = data.get
-        if kind in ("at_least", "at_most"):
-            return {"kind": kind, "threshold": get("threshold")}
-        if kind == "change":
-            spec = {"kind": kind, "change_pct": get("change_pct")}
-            if get("baseline") is not None:
-                spec["baseline"] = get("baseline")
-            return spec
-        if kind == "deadline":
-            return {"kind": kind, "due": get("due")}
-        if kind == "milestone":
-            return {"kind": kind}
-        if kind == "rating":
-            return {
-                "kind": kind,
-                "threshold": get("threshold"),
-                "scale_min": 1 if get("scale_min") is None else get("scale_min"),
-                "scale_max": 5 if get("scale_max") is None else get("scale_max"),
-            }
-        if kind == "thresholds":
-            return {
-                "kind": kind,
-                "minimum": get("minimum"),
-                "target": get("target_value"),
-                "minimum_score": 0 if get("minimum_score") is None else get("minimum_score"),
-            }
-        if kind == "k_of_n":
-            return {"kind": kind, "n": get("n")}
-        # multi
-        raw = (get("multi") or "").strip()
-        if not raw:
-            raise ValidationError(
-                {"multi": "obiettivo in più parti: indicare le parti (almeno due)"}
-            )
-        try:
-            parsed = json_input.loads(raw)
-        except json_input.JSONInputError as error:
-            raise ValidationError({"multi": str(error)}) from error
-        if isinstance(parsed, list):
-            parsed = {"parts": parsed}
-        if not isinstance(parsed, dict):
-            raise ValidationError(
-                {"multi": 'scrivere un elenco di regole oppure {"parts": [...], ...}'}
-            )
-        return {**parsed, "kind": "multi"}
 
     def clean(self) -> dict:
         data = super().clean()
@@ -490,14 +339,14 @@ class RuleFieldsForm(PlanForm):
         if any(name in self.errors for name in KIND_FIELDS.get(kind, ())):
             return data  # a number or a date that could not be read: already reported
         try:
-            spec = self._spec(kind, data)
+            spec = RULES[kind].form_spec(data)
             self._check_due_dates(kind, scoring.validate_spec(spec))
         except ValidationError as error:
             for name, errors in error.error_dict.items():
                 self.add_error(name, errors)
             return data
         except scoring.ScoringError as error:
-            self.add_error(rule_field_for(kind, str(error)), str(error))
+            self.add_error(rule_field_for(kind, error), str(error))
             return data
         data["rule"] = spec
         return data
@@ -525,6 +374,12 @@ class RuleFieldsForm(PlanForm):
             kinds = [k for k, names in KIND_FIELDS.items() if name in names]
             groups.append({"field": self[name], "kinds": " ".join(kinds)})
         return groups
+
+
+# The parameters' fields, after "kind" (base_fields is the class's declared_fields): declared
+# here, before the forms built on this one collect them.
+for _name, _param in _RULE_PARAMS.items():
+    RuleFieldsForm.declared_fields[_name] = _rule_form_field(_param)
 
 
 class TargetForm(RuleFieldsForm):

@@ -302,7 +302,7 @@ class Actual(models.Model):
 
 
 # The Actual fields that hold the value itself, the ones the scoring engine's Value is built from
-# (performance.services.cycle.value_from_actual): what reads and writes of a value select.
+# (performance.rules.values.value_from_actual): what reads and writes of a value select.
 ACTUAL_VALUE_FIELDS = (
     "value_number",
     "value_date",

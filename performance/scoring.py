@@ -6,7 +6,7 @@ Selectors turn database rows into this plain data; nothing here knows about Djan
 
 Numbers are `Decimal` throughout; percentages are 0–100.
 
-Rules per target kind (see `score_rule`):
+Rules per target kind (one module each in `performance/rules/`, listed in `RULES`):
 
 - ``at_least`` (higher is better): met -> 100%; otherwise actual/threshold, floor 0.
   A zero threshold is all-or-nothing.
@@ -38,15 +38,32 @@ practice) the level above uses the rounded figures.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 
-ZERO = Decimal(0)
-ONE = Decimal(1)
-HUNDRED = Decimal(100)
+# The rules of each target kind (performance/rules/) and the numbers and values they read:
+# re-exported, this module is the engine's public API.
+from performance.rules import RULE_KINDS as RULE_KINDS
+from performance.rules import RULES as RULES
+from performance.rules import rule_summary as rule_summary
+from performance.rules import score_rule as score_rule
+from performance.rules import validate_spec as validate_spec
+from performance.rules.base import HUNDRED as HUNDRED
+from performance.rules.base import ONE as ONE
+from performance.rules.base import ZERO as ZERO
+from performance.rules.base import RuleResult as RuleResult
+from performance.rules.base import ScoringError as ScoringError
+from performance.rules.base import Value as Value
+from performance.rules.base import _fmt as _fmt  # the uncached formatter (tests compare)
+from performance.rules.base import as_date as as_date
+from performance.rules.base import clamp as clamp
+from performance.rules.base import dec as dec
+from performance.rules.base import fmt as fmt
+from performance.rules.base import fmt_date as fmt_date
+from performance.rules.base import fmt_pct as fmt_pct
+from performance.rules.base import r2 as r2
 
 ROUNDING_MODES = {
     "half_up": ROUND_HALF_UP,
@@ -55,91 +72,7 @@ ROUNDING_MODES = {
     "down": ROUND_DOWN,
 }
 METHODS = ("own_rows", "subtree_rows", "objectives", "children")
-RULE_KINDS = (
-    "at_least",
-    "at_most",
-    "change",
-    "deadline",
-    "milestone",
-    "rating",
-    "thresholds",
-    "k_of_n",
-    "multi",
-)
 ACTIVE, NEUTRALIZED, EXCLUDED = "active", "neutralized", "excluded"
-
-
-class ScoringError(ValueError):
-    """A target or a value that no rule can score; the message is Italian and names the field."""
-
-
-def dec(value: object, field_name: str = "valore") -> Decimal:
-    """A Decimal from int/float/str/Decimal (Italian decimal comma accepted)."""
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, bool) or value is None:
-        raise ScoringError(f"{field_name}: numero mancante")
-    elif isinstance(value, int):
-        result = Decimal(value)
-    else:
-        text = str(value).strip().replace(" ", "")
-        if "," in text:
-            text = text.replace(".", "").replace(",", ".")
-        if not text.isascii() or "_" in text:
-            # Decimal() reads any Unicode digit ("١٢٣", "１２３") and Python's "1_000": not a
-            # number anyone writes in a plan or a spreadsheet
-            raise ScoringError(f"{field_name}: «{value}» non è un numero")
-        try:
-            result = Decimal(text)
-        except InvalidOperation:
-            raise ScoringError(f"{field_name}: «{value}» non è un numero") from None
-    if not result.is_finite():
-        raise ScoringError(f"{field_name}: «{value}» non è un numero finito")
-    return result
-
-
-def fmt(value: Decimal | int | None, decimals: int | None = None) -> str:
-    """Italian number: 79,75 / 1.245 / 392,4. ``decimals`` fixes the number of decimals."""
-    if value is None:
-        return "n.d."
-    if not value:
-        # A zero: its sign shows ("-0") but 0 == -0, so it must not share a cache entry.
-        return _fmt(value, decimals)
-    try:
-        return _fmt_cached(value, decimals)
-    except TypeError:  # unhashable (a signalling NaN): the plain path raises what it raises
-        return _fmt(value, decimals)
-
-
-def _fmt(value: Decimal | int, decimals: int | None) -> str:
-    value = Decimal(value)
-    if decimals is not None:
-        value = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-        text = f"{value:,.{decimals}f}"
-    else:
-        value = value.normalize()
-        exponent = value.as_tuple().exponent
-        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-        text = f"{value:,.{places}f}"
-    return text.replace(",", "_").replace(".", ",").replace("_", ".")
-
-
-# Formulas repeat the same few thousand figures: equal non-zero numbers (whatever their exponent
-# or type: 5, 5.0, Decimal("5.00")) give the same text, so the text is computed once per value.
-_fmt_cached = functools.lru_cache(maxsize=16384)(_fmt)
-
-
-def fmt_pct(value: Decimal | None) -> str:
-    return "n.d." if value is None else f"{fmt(value)}%"
-
-
-@functools.lru_cache(maxsize=4096)
-def fmt_date(value: dt.date) -> str:
-    return value.strftime("%d/%m/%Y")
-
-
-def clamp(value: Decimal) -> Decimal:
-    return max(ZERO, min(HUNDRED, value))
 
 
 # --------------------------------------------------------------------------------------- rules
@@ -295,312 +228,6 @@ class Rules:
         }
 
 
-# ----------------------------------------------------------------------------- values and specs
-
-
-@dataclass(slots=True)
-class Value:
-    """A measured value: a number, a date, done/not done, k of n, or the parts of a multi target."""
-
-    number: Decimal | None = None
-    date: dt.date | None = None
-    done: bool | None = None
-    k: Decimal | None = None
-    n: Decimal | None = None
-    parts: tuple[Value | None, ...] | None = None
-
-    @classmethod
-    def from_dict(cls, data: Mapping | None) -> Value | None:
-        if not data:
-            return None
-        parts = data.get("parts")
-        number = data.get("value", data.get("number"))
-        return cls(
-            number=None if number is None else dec(number),
-            date=_as_date(data.get("date")),
-            done=data.get("done"),
-            k=None if data.get("k") is None else dec(data["k"], "k"),
-            n=None if data.get("n") is None else dec(data["n"], "n"),
-            parts=None if parts is None else tuple(cls.from_dict(p) for p in parts),
-        )
-
-    def is_empty(self) -> bool:
-        return (
-            self.number is None
-            and self.date is None
-            and self.done is None
-            and self.k is None
-            and not self.parts
-        )
-
-
-def _as_date(value: object) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value  # type: ignore[return-value]
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ScoringError(f"data: «{value}» non è una data (AAAA-MM-GG)") from None
-
-
-def validate_spec(spec: Mapping) -> dict:
-    """Check a target's machine-readable form; return it normalized (Decimals, dates)."""
-    if not isinstance(spec, Mapping):
-        raise ScoringError("regola: descrizione mancante")
-    kind = spec.get("kind")
-    if kind not in RULE_KINDS:
-        raise ScoringError(f"regola: tipo «{kind}» sconosciuto")
-    out: dict = {"kind": kind}
-    if kind in ("at_least", "at_most"):
-        out["threshold"] = dec(spec.get("threshold"), "soglia")
-    elif kind == "change":
-        out["change_pct"] = dec(spec.get("change_pct"), "variazione obiettivo")
-        if out["change_pct"] == 0:
-            raise ScoringError("variazione obiettivo: non può essere 0 (usare «almeno» o «al più»)")
-        if spec.get("baseline") is not None:
-            out["baseline"] = dec(spec["baseline"], "valore di partenza")
-            if out["baseline"] == 0:
-                raise ScoringError("valore di partenza: non può essere 0 per una variazione in %")
-    elif kind == "deadline":
-        due = _as_date(spec.get("due"))
-        if due is None:
-            raise ScoringError("scadenza: data mancante")
-        out["due"] = due
-    elif kind == "rating":
-        out["threshold"] = dec(spec.get("threshold"), "soglia")
-        out["scale_min"] = dec(spec.get("scale_min", 1), "minimo della scala")
-        out["scale_max"] = dec(spec.get("scale_max", 5), "massimo della scala")
-        if not out["scale_min"] <= out["threshold"] <= out["scale_max"]:
-            raise ScoringError("soglia: fuori dalla scala di valutazione")
-    elif kind == "thresholds":
-        out["minimum"] = dec(spec.get("minimum"), "valore minimo")
-        out["target"] = dec(spec.get("target"), "valore obiettivo")
-        out["minimum_score"] = dec(spec.get("minimum_score", 0), "punteggio al minimo")
-        if out["minimum"] == out["target"]:
-            raise ScoringError("valore minimo e valore obiettivo non possono coincidere")
-        if not ZERO <= out["minimum_score"] <= HUNDRED:
-            raise ScoringError("punteggio al minimo: fuori da 0–100")
-    elif kind == "k_of_n":
-        out["n"] = dec(spec.get("n"), "n (totale)")
-        if out["n"] <= 0:
-            raise ScoringError("n (totale): deve essere maggiore di 0")
-    elif kind == "multi":
-        parts = spec.get("parts") or []
-        if not isinstance(parts, list | tuple) or len(parts) < 2:
-            raise ScoringError("obiettivo in più parti: servono almeno due parti")
-        out["parts"] = [validate_spec(p) for p in parts]
-        labels = spec.get("labels") or []
-        if not isinstance(labels, list | tuple):
-            raise ScoringError("obiettivo in più parti: i nomi delle parti vanno in un elenco")
-        out["labels"] = list(labels)
-        out["combine"] = spec.get("combine", "mean")
-        if out["combine"] not in ("mean", "min"):
-            raise ScoringError("obiettivo in più parti: combinazione «mean» o «min»")
-    return out
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    pct: Decimal  # unrounded, 0–100
-    formula: str
-
-
-def score_rule(spec: Mapping, value: Value, rules: Rules) -> RuleResult:
-    """Score one value against one target (see the module docstring for each rule)."""
-    spec = validate_spec(spec)
-    kind = spec["kind"]
-    handler = _HANDLERS[kind]
-    result = handler(spec, value, rules)
-    return RuleResult(clamp(result.pct), result.formula)
-
-
-def _need_number(value: Value) -> Decimal:
-    if value.number is None:
-        raise ScoringError("valore: manca il numero rilevato")
-    return value.number
-
-
-def _at_least(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    actual, threshold = _need_number(value), spec["threshold"]
-    if actual >= threshold:
-        return RuleResult(HUNDRED, f"{fmt(actual)} ≥ {fmt(threshold)} → 100%")
-    if threshold == 0:
-        return RuleResult(ZERO, f"{fmt(actual)} < {fmt(threshold)} → 0%")
-    if threshold > 0:
-        pct = max(ZERO, actual) / threshold * HUNDRED
-        return RuleResult(pct, f"{fmt(actual)}/{fmt(threshold)} = {fmt_pct(_r2(pct))}")
-    pct = (ONE - (threshold - actual) / abs(threshold)) * HUNDRED
-    pct = max(ZERO, pct)
-    return RuleResult(
-        pct, f"1 − ({fmt(threshold)} − {fmt(actual)})/{fmt(abs(threshold))} = {fmt_pct(_r2(pct))}"
-    )
-
-
-def _at_most(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    actual, threshold = _need_number(value), spec["threshold"]
-    if actual <= threshold:
-        return RuleResult(HUNDRED, f"{fmt(actual)} ≤ {fmt(threshold)} → 100%")
-    if threshold == 0:
-        return RuleResult(ZERO, f"{fmt(actual)} > {fmt(threshold)} → 0%")
-    pct = max(ZERO, (ONE - (actual - threshold) / abs(threshold)) * HUNDRED)
-    return RuleResult(
-        pct, f"1 − ({fmt(actual)} − {fmt(threshold)})/{fmt(abs(threshold))} = {fmt_pct(_r2(pct))}"
-    )
-
-
-def _change(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    actual, required = _need_number(value), spec["change_pct"]
-    baseline = spec.get("baseline")
-    if baseline is None:
-        change = actual
-        prefix = f"variazione {fmt(change)}%"
-    else:
-        change = (actual - baseline) / abs(baseline) * HUNDRED
-        prefix = f"({fmt(actual)} − {fmt(baseline)})/{fmt(abs(baseline))} = {fmt(_r2(change))}%"
-    target = f"obiettivo {'+' if required > 0 else ''}{fmt(required)}%"
-    met = change <= required if required < 0 else change >= required
-    if met:
-        return RuleResult(HUNDRED, f"{prefix} ({target}) → 100%")
-    pct = max(ZERO, change / required * HUNDRED)
-    return RuleResult(
-        pct,
-        f"{prefix} ({target}) → {fmt(_r2(change))}/{fmt(required)} = {fmt_pct(_r2(pct))}",
-    )
-
-
-def _deadline(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    due: dt.date = spec["due"]
-    if value.date is None:
-        if value.done is False:
-            return RuleResult(ZERO, f"non realizzato (scadenza {fmt_date(due)}) → 0%")
-        raise ScoringError("valore: manca la data di realizzazione")
-    late = (value.date - due).days
-    if late <= 0:
-        return RuleResult(HUNDRED, f"{fmt_date(value.date)} entro il {fmt_date(due)} → 100%")
-    lateness = rules.lateness
-    counted = late - lateness.grace_days
-    if counted <= 0:
-        return RuleResult(
-            HUNDRED,
-            f"{fmt_date(value.date)}: {late} giorni di ritardo, entro la tolleranza di "
-            f"{lateness.grace_days} giorni → 100%",
-        )
-    raw = HUNDRED - lateness.points_per_day * counted
-    pct = max(lateness.floor, raw)
-    floor_note = f" → minimo {fmt_pct(lateness.floor)}" if raw < lateness.floor else ""
-    return RuleResult(
-        pct,
-        f"{fmt_date(value.date)}: {late} giorni di ritardo sul {fmt_date(due)} → "
-        f"100 − {counted} × {fmt(lateness.points_per_day)} = {fmt_pct(raw)}{floor_note}",
-    )
-
-
-def _milestone(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    if value.done is None and value.date is None:
-        raise ScoringError("valore: indicare se la fase è stata realizzata")
-    if value.done is False:
-        return RuleResult(ZERO, "non realizzato → 0%")
-    when = f" il {fmt_date(value.date)}" if value.date else ""
-    return RuleResult(HUNDRED, f"realizzato{when} → 100%")
-
-
-def _rating(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    actual, threshold, low = _need_number(value), spec["threshold"], spec["scale_min"]
-    if actual > spec["scale_max"] or actual < low:
-        raise ScoringError(
-            f"valore: {fmt(actual)} è fuori dalla scala {fmt(low)}–{fmt(spec['scale_max'])}"
-        )
-    if actual >= threshold:
-        return RuleResult(HUNDRED, f"{fmt(actual)} ≥ {fmt(threshold)} → 100%")
-    pct = (actual - low) / (threshold - low) * HUNDRED
-    return RuleResult(
-        pct,
-        f"({fmt(actual)} − {fmt(low)})/({fmt(threshold)} − {fmt(low)}) = {fmt_pct(_r2(pct))}",
-    )
-
-
-def _thresholds(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    actual, low, target, base = (
-        _need_number(value),
-        spec["minimum"],
-        spec["target"],
-        spec["minimum_score"],
-    )
-    higher = target > low
-    reached_target = actual >= target if higher else actual <= target
-    below_min = actual < low if higher else actual > low
-    if reached_target:
-        return RuleResult(HUNDRED, f"{fmt(actual)} raggiunge l'obiettivo {fmt(target)} → 100%")
-    if below_min:
-        return RuleResult(ZERO, f"{fmt(actual)} non raggiunge il minimo {fmt(low)} → 0%")
-    pct = base + (HUNDRED - base) * (actual - low) / (target - low)
-    return RuleResult(
-        pct,
-        f"{fmt(base)} + {fmt(HUNDRED - base)} × ({fmt(actual)} − {fmt(low)})/"
-        f"({fmt(target)} − {fmt(low)}) = {fmt_pct(_r2(pct))}",
-    )
-
-
-def _k_of_n(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    k = value.k if value.k is not None else value.number
-    if k is None:
-        raise ScoringError("valore: manca k (quanti su n)")
-    n = value.n if value.n is not None else spec["n"]
-    if k < 0 or n <= 0:
-        raise ScoringError("valore: k non può essere negativo e n deve essere maggiore di 0")
-    pct = min(k, n) / n * HUNDRED
-    capped = " (oltre il totale: 100%)" if k > n else ""
-    return RuleResult(pct, f"{fmt(k)}/{fmt(n)} = {fmt_pct(_r2(pct))}{capped}")
-
-
-def _multi(spec: dict, value: Value, rules: Rules) -> RuleResult:
-    parts_values = value.parts or ()
-    scored: list[Decimal] = []
-    texts: list[str] = []
-    labels = spec["labels"]
-    for index, part in enumerate(spec["parts"]):
-        label = labels[index] if index < len(labels) else f"parte {index + 1}"
-        part_value = parts_values[index] if index < len(parts_values) else None
-        if part_value is None or part_value.is_empty():
-            texts.append(f"{label}: non rilevata")
-            continue
-        result = score_rule(part, part_value, rules)
-        scored.append(result.pct)
-        texts.append(f"{label}: {result.formula}")
-    if not scored:
-        raise ScoringError("valore: nessuna parte rilevata")
-    if spec["combine"] == "min":
-        pct = min(scored)
-        summary = f"minimo delle parti = {fmt_pct(_r2(pct))}"
-    else:
-        pct = sum(scored, ZERO) / len(scored)
-        summary = (
-            f"media delle parti: ({' + '.join(fmt(_r2(s)) for s in scored)})/{len(scored)}"
-            f" = {fmt_pct(_r2(pct))}"
-        )
-    return RuleResult(pct, "; ".join(texts) + f"; {summary}")
-
-
-_HANDLERS = {
-    "at_least": _at_least,
-    "at_most": _at_most,
-    "change": _change,
-    "deadline": _deadline,
-    "milestone": _milestone,
-    "rating": _rating,
-    "thresholds": _thresholds,
-    "k_of_n": _k_of_n,
-    "multi": _multi,
-}
-
-
-_CENT = Decimal("0.01")
-
-
-def _r2(value: Decimal) -> Decimal:
-    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
 # ------------------------------------------------------------------------------------------ rows
 
 
@@ -685,7 +312,7 @@ def _score_row(row: Row, rules: Rules, cache: dict | None) -> RowResult:
         rule_value = sum(measured, ZERO) / len(measured) if measured else None
         formula = (
             f"media delle unità: ({' + '.join(fmt(m) for m in measured)})/{len(measured)}"
-            f" = {fmt_pct(_r2(rule_value))}"
+            f" = {fmt_pct(r2(rule_value))}"
             if measured
             else ""
         )
@@ -833,7 +460,7 @@ def _mean(
     if rules.weight_total is not None and weighted_level and total_weight != rules.weight_total:
         factor = rules.weight_total / total_weight
         note = (
-            f" [pesi riscalati × {fmt(_r2(factor))}: somma {fmt(total_weight)}"
+            f" [pesi riscalati × {fmt(r2(factor))}: somma {fmt(total_weight)}"
             f" invece di {fmt(rules.weight_total)}]"
         )
     if equal:
@@ -1133,6 +760,24 @@ def _seed_cache(cache: dict, rows: Iterable[Row], results: Iterable[RowResult]) 
         cache.setdefault((row.key, row.status), result)
 
 
+def position_objectives(data: CycleData, score: CycleScore) -> list[NodeResult]:
+    """Each objective of the positions scored as a node of its own (the objectives' table of the
+    individual plan), reusing the rows ``score`` (of ``data``) has already scored."""
+    cache: dict = {}
+    for position, tree in zip(data.positions, score.individual, strict=True):
+        _seed_cache(cache, _position_rows(position), tree.rows)
+    out = []
+    for position in data.positions:
+        for objective in position.objectives:
+            rows = [
+                row
+                for indicator in objective.indicators
+                for row in _objective_rows(objective, indicator, indicator.targets)
+            ]
+            out.append(score_tree(_objective_node(objective, rows), data.rules, cache))
+    return out
+
+
 def score_cycle(data: CycleData) -> CycleScore:
     """Score a whole cycle: strategic tree, Ente table, units, positions, consistency checks."""
     rules = data.rules
@@ -1290,7 +935,7 @@ def _checks(score: CycleScore, stated: Stated) -> list[Check]:
 
 
 def _number(value: Decimal | None) -> float | None:
-    return None if value is None else float(_r2(value))
+    return None if value is None else float(r2(value))
 
 
 def row_to_dict(row: RowResult) -> dict:

@@ -21,7 +21,7 @@ from performance.models import (
     StrategicObjective,
     Target,
 )
-from performance.services import value_from_actual
+from performance.rules.values import actual_text, value_from_actual
 
 
 def cycle_list() -> QuerySet[Cycle]:
@@ -380,11 +380,6 @@ def cycle_scored(*, cycle: Cycle, period: MeasurementPeriod | None = None) -> Sc
     score = scoring.score_cycle(data)
     rows: dict[str, scoring.RowResult] = {}
     objectives: dict[str, scoring.NodeResult] = {}
-    # The positions' rows are already scored (in score.individual): the objectives below reuse
-    # those results instead of scoring every individual row a second time.
-    cache: dict = {}
-    for position, tree in zip(data.positions, score.individual, strict=True):
-        scoring._seed_cache(cache, scoring._position_rows(position), tree.rows)
     for tree in (score.strategic, score.operational, score.units, *score.individual):
         if tree is None:
             continue
@@ -393,17 +388,12 @@ def cycle_scored(*, cycle: Cycle, period: MeasurementPeriod | None = None) -> Sc
                 objectives.setdefault(node.key, node)
             for row in node.rows:
                 rows.setdefault(row.key, row)
-    for position in data.positions:
-        for objective in position.objectives:
-            scored = [
-                row
-                for indicator in objective.indicators
-                for row in scoring._objective_rows(objective, indicator, indicator.targets)
-            ]
-            node = scoring.score_tree(scoring._objective_node(objective, scored), data.rules, cache)
-            objectives.setdefault(objective.key, node)
-            for row in node.rows:
-                rows.setdefault(row.key, row)
+    # The positions' rows are already scored (in score.individual): their objectives reuse
+    # those results instead of scoring every individual row a second time.
+    for node in scoring.position_objectives(data, score):
+        objectives.setdefault(node.key, node)
+        for row in node.rows:
+            rows.setdefault(row.key, row)
     return ScoredCycle(
         cycle=cycle, period=period, data=data, score=score, rows=rows, objectives=objectives
     )
@@ -413,46 +403,14 @@ def _value_text(actual: dict | None) -> str:
     """The actual as written; when nothing was written, its value in Italian form."""
     if actual is None:
         return ""
-    if actual["text"]:
-        return actual["text"]
-
-    def one(number, date, done, k, n) -> str:
-        try:
-            return figure(number, date, done, k, n)
-        except scoring.ScoringError:  # a malformed stored part: show it as it is
-            return " ".join(str(v) for v in (number, date, done, k, n) if v is not None)
-
-    def figure(number, date, done, k, n) -> str:
-        if number is not None:
-            return scoring.fmt(scoring.dec(number))
-        if date is not None:
-            date = scoring._as_date(date)
-            return scoring.fmt_date(date) if date else ""
-        if done is not None:
-            return "realizzato" if done else "non realizzato"
-        if k is not None:
-            k_text = scoring.fmt(scoring.dec(k, "k"))
-            return f"{k_text} su {scoring.fmt(scoring.dec(n, 'n'))}" if n is not None else k_text
-        return ""
-
-    if actual["value_parts"]:
-        return "; ".join(
-            one(
-                p.get("value", p.get("number")),
-                p.get("date"),
-                p.get("done"),
-                p.get("k"),
-                p.get("n"),
-            )
-            for p in actual["value_parts"]
-            if p
-        )
-    return one(
-        actual["value_number"],
-        actual["value_date"],
-        actual["value_done"],
-        actual["value_k"],
-        actual["value_n"],
+    return actual_text(
+        text=actual["text"],
+        number=actual["value_number"],
+        date=actual["value_date"],
+        done=actual["value_done"],
+        k=actual["value_k"],
+        n=actual["value_n"],
+        parts=actual["value_parts"],
     )
 
 

@@ -18,7 +18,7 @@ from django.db.models import Count, Q, QuerySet
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import scoring
 from performance.models import Actual, Objective, Target
-from performance.services.cycle import value_from_actual
+from performance.rules.values import value_from_actual
 
 _KIND_ORDER = {
     Objective.Kind.STRATEGIC: 0,

@@ -3,74 +3,16 @@ objectives → objectives → indicators → targets), in a fixed number of quer
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from organization.models import Cycle, PlanDocument, Position, Unit
-from performance import scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
+from performance.rules import RULES, rule_summary
 
-RULE_KIND_LABELS = {
-    "at_least": "Almeno (≥ soglia, più alto è meglio)",
-    "at_most": "Al più (≤ soglia, più basso è meglio)",
-    "change": "Variazione % rispetto al valore di partenza",
-    "deadline": "Entro una data (scadenza)",
-    "milestone": "Fase realizzata sì/no",
-    "rating": "Giudizio su scala (es. 1–5)",
-    "thresholds": "Soglie minimo/obiettivo",
-    "k_of_n": "k su n (es. almeno 1 addetto per ufficio)",
-    "multi": "In più parti",
-}
-
-
-def _number(value: Any) -> str:
-    try:
-        return scoring.fmt(scoring.dec(value))
-    except scoring.ScoringError:
-        return str(value)
-
-
-def rule_summary(rule: Any) -> str:
-    """The rule in words: "≥ 4", "entro il 31/07/2019", "variazione −20% su 524"."""
-    if not isinstance(rule, Mapping):
-        return "—"
-    kind = rule.get("kind")
-    try:
-        if kind == "at_least":
-            return f"≥ {_number(rule['threshold'])}"
-        if kind == "at_most":
-            return f"≤ {_number(rule['threshold'])}"
-        if kind == "change":
-            base = f" su {_number(rule['baseline'])}" if rule.get("baseline") is not None else ""
-            pct = scoring.dec(rule["change_pct"])
-            sign = "+" if pct > 0 else ""
-            return f"variazione {sign}{scoring.fmt(pct)}%{base}"
-        if kind == "deadline":
-            return f"entro il {scoring.fmt_date(dt.date.fromisoformat(str(rule['due'])))}"
-        if kind == "milestone":
-            return "realizzato sì/no"
-        if kind == "rating":
-            return (
-                f"≥ {_number(rule['threshold'])} su scala "
-                f"{_number(rule.get('scale_min', 1))}–{_number(rule.get('scale_max', 5))}"
-            )
-        if kind == "thresholds":
-            return (
-                f"minimo {_number(rule['minimum'])} ({_number(rule.get('minimum_score', 0))}%), "
-                f"obiettivo {_number(rule['target'])}"
-            )
-        if kind == "k_of_n":
-            return f"k su {_number(rule['n'])}"
-        if kind == "multi":
-            parts = " + ".join(rule_summary(p) for p in rule.get("parts") or [])
-            how = "minimo" if rule.get("combine") == "min" else "media"
-            return f"{parts} ({how} delle parti)"
-    except (KeyError, TypeError, ValueError):
-        pass
-    return f"regola «{kind}»"
+# each kind's label (its module in performance/rules/) and the rule in words: "≥ 4",
+# "entro il 31/07/2019", "variazione −20% su 524" (rules.rule_summary)
+RULE_KIND_LABELS = {kind: rule.label for kind, rule in RULES.items()}
 
 
 @dataclass

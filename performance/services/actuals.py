@@ -16,7 +16,7 @@ from organization import editability
 from organization.models import MeasurementPeriod
 from performance import scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
-from performance.services.cycle import value_from_actual
+from performance.rules.values import value_from_actual
 
 # --------------------------------------------------------------------------- recording actuals
 

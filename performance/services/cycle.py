@@ -37,6 +37,7 @@ from performance.models import (
     StrategicObjective,
     Target,
 )
+from performance.rules.values import value_from_actual
 
 # ------------------------------------------------------------------------------ loading a cycle
 
@@ -116,20 +117,6 @@ def _plain_value(part: Mapping | None) -> dict | None:
     if part.get("done") is not None:
         out["done"] = bool(part["done"])
     return out
-
-
-def value_from_actual(actual: Mapping[str, Any]) -> scoring.Value | None:
-    """The engine's Value from an Actual's fields (a model's __dict__ or a .values() row)."""
-    parts = actual.get("value_parts")
-    value = scoring.Value(
-        number=actual.get("value_number"),
-        date=actual.get("value_date"),
-        done=actual.get("value_done"),
-        k=actual.get("value_k"),
-        n=actual.get("value_n"),
-        parts=None if parts is None else tuple(scoring.Value.from_dict(p) for p in parts),
-    )
-    return None if value.is_empty() else value
 
 
 @dataclass

@@ -23,9 +23,9 @@ from organization import editability, permissions
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
+from performance.rules.values import value_from_actual
 from performance.selectors_entry import entry_scope, target_reason
 from performance.services.actuals import ActualValue, actual_fields
-from performance.services.cycle import value_from_actual
 
 # The cycle states in which values can no longer change (sent to, or validated by, the OIV);
 # a cycle returned by the OIV accepts the values of the objectives it reopened

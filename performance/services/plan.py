@@ -46,6 +46,7 @@ from performance.models import (
     StrategicObjective,
     Target,
 )
+from performance.rules import RULES
 from performance.services.cycle import _rule_json
 
 User = AbstractBaseUser
@@ -1008,11 +1009,19 @@ def _shift_years(text: str, years: set[int]) -> str:
     return _YEAR.sub(replace, text)
 
 
+def _date_keys(rule: Mapping) -> tuple[str, ...]:
+    """The keys of a rule's dates (a deadline's "due"; each kind's module in performance/rules/)."""
+    kind = rule.get("kind")
+    found = RULES.get(kind) if isinstance(kind, str) else None
+    return tuple(p.key for p in found.params if p.kind == "date") if found else ()
+
+
 def _rule_dues(rule: Any) -> set[int]:
     if not isinstance(rule, Mapping):
         return set()
-    if rule.get("kind") == "deadline" and rule.get("due"):
-        return {dt.date.fromisoformat(str(rule["due"])).year}
+    dates = _date_keys(rule)
+    if dates:
+        return {dt.date.fromisoformat(str(rule[key])).year for key in dates if rule.get(key)}
     if rule.get("kind") == "multi":
         return {year for part in rule.get("parts") or [] for year in _rule_dues(part)}
     return set()
@@ -1023,8 +1032,9 @@ def _rule_next_year(rule: Any) -> Any:
     if not isinstance(rule, Mapping):
         return rule
     out = dict(rule)
-    if out.get("kind") == "deadline" and out.get("due"):
-        out["due"] = _next_year_date(dt.date.fromisoformat(str(out["due"]))).isoformat()
+    for key in _date_keys(out):
+        if out.get(key):
+            out[key] = _next_year_date(dt.date.fromisoformat(str(out[key]))).isoformat()
     if out.get("kind") == "multi":
         years = _rule_dues(out)
         out["parts"] = [_rule_next_year(part) for part in out.get("parts") or []]

@@ -16,6 +16,7 @@ from organization import editability
 from organization.models import Cycle, MeasurementPeriod, PlanDocument
 from performance import scoring
 from performance.models import Target
+from performance.rules.values import actual_text
 from reports.models import ContextTable, Relazione, Section
 
 FRONT_MATTER_LABEL = "Frontespizio (titolo, sottotitolo, firmatari)"
@@ -92,46 +93,15 @@ def relazione_figures(
 
 def _value_text(row: dict) -> str:
     """The final value as written; when nothing was written, its value in Italian form."""
-    if row["actual_text"]:
-        return row["actual_text"]
-    uom = row["unit_of_measure"]
-
-    def one(number, date, done, k, n) -> str:
-        if number is not None:
-            text = scoring.fmt(scoring.dec(number))
-            return f"{text}%" if uom == "%" else text
-        if date is not None:
-            try:
-                parsed = scoring._as_date(date)
-            except scoring.ScoringError:
-                return str(date)
-            return scoring.fmt_date(parsed) if parsed else ""
-        if done is not None:
-            return "realizzato" if done else "non realizzato"
-        if k is not None:
-            k_text = scoring.fmt(scoring.dec(k, "k"))
-            return f"{k_text} su {scoring.fmt(scoring.dec(n, 'n'))}" if n is not None else k_text
-        return ""
-
-    parts = row["actual_parts"]
-    if parts:
-        return "; ".join(
-            one(
-                p.get("value", p.get("number")),
-                p.get("date"),
-                p.get("done"),
-                p.get("k"),
-                p.get("n"),
-            )
-            for p in parts
-            if p
-        )
-    return one(
-        row["actual_number"],
-        row["actual_date"],
-        row["actual_done"],
-        row["actual_k"],
-        row["actual_n"],
+    return actual_text(
+        text=row["actual_text"],
+        number=row["actual_number"],
+        date=row["actual_date"],
+        done=row["actual_done"],
+        k=row["actual_k"],
+        n=row["actual_n"],
+        parts=row["actual_parts"],
+        percent=row["unit_of_measure"] == "%",
     )
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from performance import scoring
 from performance.models import Indicator, Objective, Target
+from performance.rules import PARAMETER_COLUMNS, RULES
 
 # ------------------------------------------------------------------------------------ columns
 
@@ -84,40 +84,15 @@ VALUE_COLUMNS: dict[str, str] = {
     "rettifica_motivazione": "motivazione della rettifica (obbligatoria con la rettifica)",
 }
 
-RULE_NAMES = {
-    "at_least": "almeno",
-    "at_most": "al_massimo",
-    "change": "variazione",
-    "deadline": "scadenza",
-    "milestone": "realizzazione",
-    "rating": "scala",
-    "thresholds": "soglie",
-    "k_of_n": "k_su_n",
-    "multi": "piu_parti",
-}
+# each rule kind's name in the files and the other names read (its module in performance/rules/)
+RULE_NAMES = {kind: rule.import_name for kind, rule in RULES.items()}
 _RULE_ALIASES = {
-    **{kind: kind for kind in scoring.RULE_KINDS},
+    **{kind: kind for kind in RULES},
     **{name: kind for kind, name in RULE_NAMES.items()},
-    "al_piu": "at_most",
-    "massimo": "at_most",
-    "entro": "deadline",
-    "fase": "milestone",
-    "valutazione": "rating",
-    "copertura": "k_of_n",
-    "parti": "multi",
+    **{alias: kind for kind, rule in RULES.items() for alias in rule.aliases},
 }
-_RULE_PARAMETERS = (
-    "soglia",
-    "data_scadenza",
-    "variazione_pct",
-    "valore_partenza",
-    "scala_min",
-    "scala_max",
-    "n",
-    "minimo",
-    "obiettivo",
-    "punteggio_minimo",
-)
+# the rules' parameters, in the order of PLAN_COLUMNS
+_RULE_PARAMETERS = tuple(column for column in PLAN_COLUMNS if column in PARAMETER_COLUMNS)
 _OBJECTIVE_KINDS = {
     "strategico": Objective.Kind.STRATEGIC,
     "strategic": Objective.Kind.STRATEGIC,

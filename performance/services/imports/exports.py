@@ -19,13 +19,14 @@ from import_export.formats import base_formats
 from organization.models import Cycle, MeasurementPeriod
 from performance import scoring
 from performance.models import Actual, Indicator, Objective, Target
-from performance.services.cycle import value_from_actual
+from performance.rules import rule_columns
+from performance.rules import value_hint as value_hint  # how to write a target's value
+from performance.rules.values import value_from_actual
 from performance.services.imports.columns import (
     _OBJECTIVE_KIND_NAMES,
     _PLAN_ORDER,
     _RULE_PARAMETERS,
     PLAN_COLUMNS,
-    RULE_NAMES,
     VALUE_COLUMNS,
 )
 from performance.services.imports.common import FORMATS, _plain_number, escape_formula
@@ -54,7 +55,7 @@ def _export_cell(value: Any, fmt: str) -> Any:
     if isinstance(value, dt.datetime):
         value = value.date()
     if isinstance(value, dt.date):
-        return value.strftime("%d/%m/%Y")
+        return scoring.fmt_date(value)
     text = str(value)
     if fmt == "xlsx":
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -80,49 +81,8 @@ def render_table(*, columns: Sequence[str], rows: Iterable[dict], fmt: str, titl
 
 
 def _rule_columns(rule: dict) -> dict[str, Any]:
-    """The readable columns of a stored rule."""
-    try:
-        spec = scoring.validate_spec(rule)
-    except scoring.ScoringError:
-        return {"regola": RULE_NAMES.get(str(rule.get("kind")), str(rule.get("kind")))}
-    kind = spec["kind"]
-    out: dict[str, Any] = {"regola": RULE_NAMES[kind]}
-    if kind == "multi":
-        parts = [_rule_columns(part) for part in spec["parts"]]
-        out["parti_regole"] = "; ".join(part["regola"] for part in parts)
-        for column in _RULE_PARAMETERS:
-            slots = [_slot_text(part.get(column)) for part in parts]
-            if any(slots):
-                out[column] = "; ".join(slots)
-        out["parti_etichette"] = "; ".join(str(label) for label in spec["labels"])
-        out["parti_combinazione"] = "minimo" if spec["combine"] == "min" else "media"
-        return out
-    names = {
-        "threshold": "soglia",
-        "due": "data_scadenza",
-        "change_pct": "variazione_pct",
-        "baseline": "valore_partenza",
-        "scale_min": "scala_min",
-        "scale_max": "scala_max",
-        "n": "n",
-        "minimum": "minimo",
-        "target": "obiettivo",
-        "minimum_score": "punteggio_minimo",
-    }
-    for key, column in names.items():
-        if key in spec:
-            out[column] = spec[key]
-    return out
-
-
-def _slot_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return scoring.fmt(value)
-    if isinstance(value, dt.date):
-        return value.strftime("%d/%m/%Y")
-    return str(value)
+    """The readable columns of a stored rule (each kind's: its module in performance/rules/)."""
+    return rule_columns(rule, _RULE_PARAMETERS)
 
 
 def _plan_targets(*, cycle: Cycle) -> list[Target]:
@@ -231,27 +191,6 @@ def _repetitions(targets: Sequence[Target]) -> dict[int, int]:
     return ranks
 
 
-_VALUE_HINTS = {
-    "at_least": "numero (4,6 – 82,7%)",
-    "at_most": "numero (4,6 – -13,06)",
-    "change": "numero (il nuovo valore, o la variazione in % senza valore di partenza)",
-    "deadline": "data gg/mm/aaaa, oppure «no» se non realizzato",
-    "milestone": "sì / no (oppure la data di realizzazione)",
-    "rating": "numero sulla scala (4,4)",
-    "thresholds": "numero",
-    "k_of_n": "k su n (13 su 14) oppure k",
-}
-
-
-def value_hint(rule: dict) -> str:
-    """How to write the value of a target with this (stored) rule, for the people filling in."""
-    kind = rule.get("kind")
-    if kind == "multi":
-        hints = [_VALUE_HINTS.get(str(p.get("kind")), "") for p in rule.get("parts") or []]
-        return "parti separate da «;»: " + " ; ".join(hints)
-    return _VALUE_HINTS.get(str(kind), "")
-
-
 def _value_cell(actual: Actual) -> Any:
     value = value_from_actual(actual.__dict__)
     if value is None:
@@ -280,7 +219,7 @@ def _part_text(part: scoring.Value | None) -> str:
     if isinstance(value, Decimal):
         return scoring.fmt(value)
     if isinstance(value, dt.date):
-        return value.strftime("%d/%m/%Y")
+        return scoring.fmt_date(value)
     return str(value)
 
 

@@ -20,6 +20,7 @@ from organization.models import Cycle, PlanDocument, Position, Unit
 from performance import scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
 from performance.parsing import DateWindow, ParseError, cycle_date_window, parse_bool
+from performance.rules import RULES
 from performance.services.cycle import _rule_json
 from performance.services.imports.columns import (
     _COMBINE,
@@ -367,25 +368,19 @@ class _PlanImport:
             return default if value is None else value
 
         spec: dict[str, Any] = {"kind": kind}
-        if kind in ("at_least", "at_most"):
-            spec["threshold"] = need("soglia", _number)
-        elif kind == "change":
-            spec["change_pct"] = need("variazione_pct", _number)
-            baseline = _number(cell("valore_partenza"), "valore_partenza")
-            if baseline is not None:
-                spec["baseline"] = baseline
-        elif kind == "deadline":
-            spec["due"] = need("data_scadenza", lambda value, column: _date(value, column, window))
-        elif kind == "rating":
-            spec["threshold"] = need("soglia", _number)
-            spec["scale_min"] = optional("scala_min", Decimal(1))
-            spec["scale_max"] = optional("scala_max", Decimal(5))
-        elif kind == "thresholds":
-            spec["minimum"] = need("minimo", _number)
-            spec["target"] = need("obiettivo", _number)
-            spec["minimum_score"] = optional("punteggio_minimo", Decimal(0))
-        elif kind == "k_of_n":
-            spec["n"] = need("n", _number)
+        for param in RULES[kind].params:  # each kind's columns: its module in performance/rules/
+            if param.kind == "json":
+                continue  # the parts of a multi-part rule: read by _rule
+            if param.kind == "date":
+                spec[param.key] = need(param.column, lambda value, col: _date(value, col, window))
+            elif param.default is not None:
+                spec[param.key] = optional(param.column, Decimal(param.default))
+            elif param.required:
+                spec[param.key] = need(param.column, _number)
+            else:
+                value = _number(cell(param.column), param.column)
+                if value is not None:
+                    spec[param.key] = value
         return spec
 
     # resolving ----------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from performance.parsing import (
     parse_k_of_n,
     parse_number,
 )
+from performance.rules.values import value_from_actual
 from performance.services.actuals import ActualValue, actual_record
-from performance.services.cycle import value_from_actual
 from performance.services.imports.columns import _OBJECTIVE_KINDS, _PLAN_ORDER, VALUE_COLUMNS
 from performance.services.imports.common import (
     VALUES,
