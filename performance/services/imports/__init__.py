@@ -54,15 +54,7 @@ from performance.services.imports.common import _number as _number
 from performance.services.imports.common import _plain_number as _plain_number
 from performance.services.imports.common import _RowError as _RowError
 from performance.services.imports.common import _text as _text
-from performance.services.imports.exports import (
-    CONTENT_TYPES,
-    plan_export,
-    plan_rows,
-    render_table,
-    value_hint,
-    values_export,
-    values_rows,
-)
+from performance.services.imports.exports import plan_rows, value_hint, values_rows
 from performance.services.imports.pending import (
     PENDING_FOLDER,
     PENDING_MAX_AGE,
@@ -73,7 +65,6 @@ from performance.services.imports.pending import (
     pending_get,
     pending_remove_stale,
 )
-from performance.services.imports.plan import plan_import
 from performance.services.imports.reading import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -87,8 +78,17 @@ from performance.services.imports.reading import (
     read_table,
 )
 from performance.services.imports.reading import _clean as _clean
-from performance.services.imports.values import _parse_value as _parse_value
-from performance.services.imports.values import values_import
+from performance.services.imports.resources import (
+    CONTENT_TYPES,
+    PlanResource,
+    ValuesResource,
+    plan_export,
+    plan_import,
+    render_table,
+    values_export,
+    values_import,
+)
+from performance.services.imports.widgets import _parse_value as _parse_value
 
 # The private helpers imported above as themselves (_number, _text...) are called directly by
 # tests/test_imports.py and tests/test_parsers_properties.py.
@@ -114,9 +114,11 @@ __all__ = [
     "ImportRefused",
     "ImportReport",
     "InvalidRow",
+    "PlanResource",
     "RowChange",
     "SheetRow",
     "Table",
+    "ValuesResource",
     "column_key",
     "escape_formula",
     "file_format",
