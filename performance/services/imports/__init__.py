@@ -79,6 +79,7 @@ from performance.services.imports.reading import (
 )
 from performance.services.imports.reading import _clean as _clean
 from performance.services.imports.resources import (
+    ADMIN_FORMATS,
     CONTENT_TYPES,
     PlanResource,
     ValuesResource,
@@ -93,6 +94,7 @@ from performance.services.imports.widgets import _parse_value as _parse_value
 # The private helpers imported above as themselves (_number, _text...) are called directly by
 # tests/test_imports.py and tests/test_parsers_properties.py.
 __all__ = [
+    "ADMIN_FORMATS",
     "CONTENT_TYPES",
     "FORMATS",
     "KINDS",

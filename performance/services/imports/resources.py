@@ -51,6 +51,7 @@ from performance.services.imports.columns import (
 )
 from performance.services.imports.common import (
     FORMATS,
+    KINDS,
     PLAN,
     VALUES,
     ImportReport,
@@ -128,6 +129,11 @@ class FormatResource(resources.Resource):
         self.report = report
         self.scope: editability.EditScope | None = None
         self.dry_run = True
+
+    @classmethod
+    def get_display_name(cls) -> str:
+        """The name of the Resource in the admin's forms."""
+        return KINDS.get(cls.kind, cls.__name__)
 
     def get_export_order(self) -> tuple[str, ...]:
         return tuple(self.columns)
