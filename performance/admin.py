@@ -7,6 +7,7 @@ from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm, ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
+from organization import permissions
 from organization.models import Cycle
 from performance.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
 from performance.models import (
@@ -169,6 +170,14 @@ class FormatImportExportMixin(ImportExportMixin):
     import_formats = ADMIN_FORMATS
     export_formats = [base_formats.XLSX, base_formats.ODS, base_formats.CSV]
     skip_admin_log = True  # the rows are not objects of one model; the history records them
+
+    def has_import_permission(self, request):
+        """The controllo di gestione only, as on the workspace pages (the OIV neither imports
+        nor exports; the Resource also checks the user and the cycle's state)."""
+        return permissions.is_controllo(request.user)
+
+    def has_export_permission(self, request):
+        return permissions.is_controllo(request.user)
 
     def get_import_resource_kwargs(self, request, **kwargs):
         form = kwargs.get("form")

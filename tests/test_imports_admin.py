@@ -10,6 +10,7 @@ import io
 import pytest
 from django.urls import reverse
 
+from organization import roles
 from organization.models import Cycle
 from performance.models import Actual, Target
 from performance.services import imports
@@ -106,3 +107,11 @@ def test_the_admin_import_respects_the_cycle_lock(admin_client, cycle_2019):
         response.content.decode()
     )
     assert Target.objects.count() == before
+
+
+def test_the_oiv_neither_imports_nor_exports_in_the_admin(client, cycle_2019):
+    user = UserFactory(username="valutatore", is_staff=True)
+    user.groups.add(roles.roles_sync()[roles.OIV])
+    client.force_login(user)
+    assert client.get(admin_url(Target, "import")).status_code == 403
+    assert client.get(admin_url(Actual, "export")).status_code == 403
