@@ -94,6 +94,12 @@ def test_the_admin_reads_within_the_limits_and_reports_invalid_rows(admin_client
     result = response.context["result"]
     assert result.has_validation_errors()
     assert "il periodo «inesistente» non esiste" in response.content.decode()
+    content = rendered(
+        list(imports.VALUE_COLUMNS), [value_row(target, "3", nota="con\x00NUL")], "csv"
+    )
+    response = dry_run(admin_client, Actual, content, cycle_2019)
+    assert [row.number for row in response.context["result"].invalid_rows] == [2]
+    assert "U+0000" in response.content.decode() and "confirm_form" not in response.context
 
 
 def test_the_admin_import_respects_the_cycle_lock(admin_client, cycle_2019):

@@ -55,6 +55,7 @@ from performance.services.imports.common import (
     PLAN,
     VALUES,
     ImportReport,
+    InvalidRow,
     RowChange,
     _show,
 )
@@ -183,18 +184,38 @@ class FormatResource(resources.Resource):
         # after_import besides its own): rolled back on a dry run or any invalid row
         with transaction.atomic():
             result = self.import_data_inner(dataset, dry_run, False, False, False, **kwargs)
+            self._complete(result, dataset)
             if dry_run or result.has_errors() or result.has_validation_errors():
                 transaction.set_rollback(True)
         return result
+
+    def _complete(self, result: Any, dataset: tablib.Dataset) -> None:
+        """The invalid rows of the Result numbered as in the spreadsheet, and with those that
+        only the report has (cells with control characters, a write refused in after_import,
+        the cycle's state changed meanwhile), so that the admin shows them too."""
+        assert self.report is not None
+        numbers = dataset[ROW] if len(dataset) else []
+        for invalid in result.invalid_rows:
+            if 0 < invalid.number <= len(numbers):
+                invalid.number = int(numbers[invalid.number - 1])
+        shown = {invalid.number for invalid in result.invalid_rows}
+        self._add_invalid(result, [item for item in self.report.invalid if item.row not in shown])
 
     def _refused(self) -> Any:
         """A Result whose invalid rows are the report's (the file refused as a whole)."""
         assert self.report is not None
         result = self.get_result_class()()
-        for item in self.report.invalid:
-            error = ValidationError({item.column or NON_FIELD_ERRORS: [item.message]})
-            result.append_invalid_row(item.row, {}, error)
+        self._add_invalid(result, self.report.invalid)
         return result
+
+    @staticmethod
+    def _add_invalid(result: Any, items: Sequence[InvalidRow]) -> None:
+        by_row: dict[int, dict[str, list[str]]] = {}
+        for item in items:
+            by_row.setdefault(item.row, {}).setdefault(item.column or NON_FIELD_ERRORS, [])
+            by_row[item.row][item.column or NON_FIELD_ERRORS].append(item.message)
+        for row, errors in by_row.items():
+            result.append_invalid_row(row, {}, ValidationError(errors))
 
     @staticmethod
     def _table_of(dataset: tablib.Dataset) -> Table:
@@ -227,7 +248,7 @@ class FormatResource(resources.Resource):
             result.import_type = RowResult.IMPORT_TYPE_INVALID
             by_column: dict[str, list[str]] = {}
             for column, message in errors:
-                by_column.setdefault(column or "__all__", []).append(message)
+                by_column.setdefault(column or NON_FIELD_ERRORS, []).append(message)
             result.validation_error = ValidationError(by_column)
         return result
 
