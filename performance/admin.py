@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
-from import_export.forms import ConfirmImportForm, ImportForm
+from import_export.forms import ConfirmImportForm, ExportForm, ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
 from organization import permissions
@@ -167,6 +167,7 @@ class FormatImportExportMixin(ImportExportMixin):
 
     import_form_class = CycleImportForm
     confirm_form_class = CycleConfirmImportForm
+    export_form_class = ExportForm  # the formats' columns (the selectable one has inline JS)
     import_formats = ADMIN_FORMATS
     export_formats = [base_formats.XLSX, base_formats.ODS, base_formats.CSV]
     skip_admin_log = True  # the rows are not objects of one model; the history records them
