@@ -2,9 +2,14 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from import_export.admin import ImportExportMixin
+from import_export.formats import base_formats
+from import_export.forms import ConfirmImportForm, ExportForm, ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
+from organization import permissions
 from organization.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
+from organization.models import Cycle
 from performance.models import (
     Actual,
     Indicator,
@@ -14,6 +19,12 @@ from performance.models import (
     StatedFigure,
     StrategicObjective,
     Target,
+)
+from performance.services.imports import (
+    ADMIN_FORMATS,
+    ImportFileError,
+    PlanResource,
+    ValuesResource,
 )
 
 # How each model of the plan and of the values reaches its cycle (and objective), for the
@@ -137,8 +148,62 @@ class ActualInline(CycleLockedInline, admin.StackedInline):
     readonly_fields = ["version", "recorded_by", "recorded_at"]
 
 
+class CycleImportForm(ImportForm):
+    cycle = forms.ModelChoiceField(queryset=Cycle.objects.order_by("-year"), label="Ciclo")
+
+
+class CycleConfirmImportForm(ConfirmImportForm):
+    cycle = forms.ModelChoiceField(queryset=Cycle.objects.all(), widget=forms.HiddenInput)
+
+
+class FormatImportExportMixin(ImportExportMixin):
+    """Import and export of the plan (targets) or of the values in the admin, with the same
+    Resources as the workspace pages (performance.services.imports.resources): the file is read
+    within the limits of the pages (``ADMIN_FORMATS``), the import is for the cycle chosen in
+    the form, runs django-import-export's dry run and then the confirmation, all or nothing, and
+    the Resource refuses it, with the Italian reason, when the cycle's state does not allow it
+    (submitted to the OIV, validated, published: the rule of CycleLockedAdmin) or the user may not
+    import that format. The export writes the selected rows in the format of the exports."""
+
+    import_form_class = CycleImportForm
+    confirm_form_class = CycleConfirmImportForm
+    export_form_class = ExportForm  # the formats' columns (the selectable one has inline JS)
+    import_formats = ADMIN_FORMATS
+    export_formats = [base_formats.XLSX, base_formats.ODS, base_formats.CSV]
+    skip_admin_log = True  # the rows are not objects of one model; the history records them
+
+    def has_import_permission(self, request):
+        """The controllo di gestione only, as on the workspace pages (the OIV neither imports
+        nor exports; the Resource also checks the user and the cycle's state)."""
+        return permissions.is_controllo(request.user)
+
+    def has_export_permission(self, request):
+        return permissions.is_controllo(request.user)
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        form = kwargs.get("form")
+        cleaned = getattr(form, "cleaned_data", {}) if form is not None else {}
+        return {"cycle": cleaned.get("cycle"), "user": request.user}
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        return {}
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        if isinstance(e, ImportFileError):  # a limit, the format...: the Italian reason
+            for message in e.messages:
+                form.add_error("import_file", message)
+            return
+        super().add_data_read_fail_error_to_form(form, e)
+
+    def get_confirm_form_initial(self, request, import_form):
+        initial = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial["cycle"] = import_form.cleaned_data["cycle"].pk
+        return initial
+
+
 @admin.register(Target)
-class TargetAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+class TargetAdmin(CycleLockedAdmin, FormatImportExportMixin, SimpleHistoryAdmin):
     cycle_lock = TARGET_LOCK
     list_display = ["text", "indicator_name", "unit", "status", "published_pct"]
     list_filter = ["status", "is_duplicate", "unit", "indicator__objective__kind"]
@@ -146,6 +211,7 @@ class TargetAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
     list_select_related = ["indicator", "unit"]
     autocomplete_fields = ["indicator", "unit", "office"]
     inlines = [ActualInline]
+    resource_classes = [PlanResource]
 
     @admin.display(description="indicatore")
     def indicator_name(self, obj: Target) -> str:
@@ -182,9 +248,10 @@ class ActualAdminForm(forms.ModelForm):
 
 
 @admin.register(Actual)
-class ActualAdmin(CycleLockedAdmin, SimpleHistoryAdmin):
+class ActualAdmin(CycleLockedAdmin, FormatImportExportMixin, SimpleHistoryAdmin):
     cycle_lock = ACTUAL_LOCK
     form = ActualAdminForm
+    resource_classes = [ValuesResource]
     list_display = ["target", "period", "text", "value_number", "value_date", "override_pct"]
     list_filter = ["period", "target__unit"]
     search_fields = ["target__text", "target__indicator__name", "text", "note"]

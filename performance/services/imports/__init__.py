@@ -2,27 +2,27 @@
 
 Two formats, documented in docs/import-format.md: the *piano* (one row per target, with its
 objective, indicator and rule in readable columns) and the *valori* (one row per actual value).
-Both are read into a `Table` (header = row 1, rows numbered as in the spreadsheet) and imported by
-`plan_import` / `values_import`, which validate every row first and report what would be created
-and changed and every invalid row (row number, column, Italian reason). With ``dry_run`` nothing
-is written; otherwise everything is applied in one transaction, or nothing if any row is invalid.
+Each is a django-import-export Resource (`resources.PlanResource`, `resources.ValuesResource`)
+whose columns are Fields with Italian widgets (`widgets`). A file is read into a `Table` (header =
+row 1, rows numbered as in the spreadsheet, within the limits) and imported by `plan_import` /
+`values_import`, which run the Resource's import (its dry run, a result per row) and report what
+would be created and changed and every invalid row (row number, column, Italian reason). With
+``dry_run`` nothing is written; otherwise everything is applied in one transaction, or nothing if
+any row is invalid. The admin imports and exports through the same Resources.
 
-Exports (`plan_export`, `values_export`) write the same columns; text cells that a spreadsheet
-would run as a formula get a leading apostrophe (numbers stay numbers), and the import removes it.
-
-Spreadsheets are written with tablib through django-import-export's formats. They are read by
-`sheets` (XLSX and ODS as streams of XML, within the limits) and the csv module: tablib's readers
-renumber rows (blank rows are dropped) and its ODS reader shifts columns after repeated empty
-cells, as LibreOffice writes them; openpyxl and odfpy build the whole document first, and a tiny
-file can declare millions of cells (issue 10).
+Exports (`plan_export`, `values_export`) are the Resources' exports, written by tablib; text cells
+that a spreadsheet would run as a formula get a leading apostrophe (numbers stay numbers), and the
+import removes it.
 
 The package: `columns` (the formats' columns and vocabularies), `common` (kinds, formats, the
-report, formula escaping, reading a cell), `reading` (a file into a `Table`, the size limits),
-`sheets` (XLSX and ODS read as streams, within the limits), `exports` (the exports and
-`render_table`), `plan` (`plan_import`), `values` (`values_import`), `pending` (a file waiting
-for its confirmation, applied at most once); `import_file` is here. Everything is used as
-``performance.services.imports.<name>``: setting a size limit here (``MAX_UPLOAD_BYTES``...)
-takes effect in `reading` and `sheets`, which read them from here.
+report, formula escaping, reading a cell), `widgets` (the Italian widgets), `resources` (the
+Resources, the imports and exports, the admin's import formats), `reading` (a file into a
+`Table`, the size limits), `sheets` (XLSX read by openpyxl after a bounded pre-check, ODS as a
+stream, within the limits), `exports` (the rows of the exports), `plan` and `values` (the row
+logic of each import), `pending` (a file waiting for its confirmation, applied at most once);
+`import_file` is here. Everything is used as ``performance.services.imports.<name>``: setting a
+size limit here (``MAX_UPLOAD_BYTES``...) takes effect in `reading` and `sheets`, which read them
+from here.
 """
 
 from __future__ import annotations
@@ -54,15 +54,7 @@ from performance.services.imports.common import _number as _number
 from performance.services.imports.common import _plain_number as _plain_number
 from performance.services.imports.common import _RowError as _RowError
 from performance.services.imports.common import _text as _text
-from performance.services.imports.exports import (
-    CONTENT_TYPES,
-    plan_export,
-    plan_rows,
-    render_table,
-    value_hint,
-    values_export,
-    values_rows,
-)
+from performance.services.imports.exports import plan_rows, value_hint, values_rows
 from performance.services.imports.pending import (
     PENDING_FOLDER,
     PENDING_MAX_AGE,
@@ -73,7 +65,6 @@ from performance.services.imports.pending import (
     pending_get,
     pending_remove_stale,
 )
-from performance.services.imports.plan import plan_import
 from performance.services.imports.reading import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -87,12 +78,23 @@ from performance.services.imports.reading import (
     read_table,
 )
 from performance.services.imports.reading import _clean as _clean
-from performance.services.imports.values import _parse_value as _parse_value
-from performance.services.imports.values import values_import
+from performance.services.imports.resources import (
+    ADMIN_FORMATS,
+    CONTENT_TYPES,
+    PlanResource,
+    ValuesResource,
+    plan_export,
+    plan_import,
+    render_table,
+    values_export,
+    values_import,
+)
+from performance.services.imports.widgets import _parse_value as _parse_value
 
 # The private helpers imported above as themselves (_number, _text...) are called directly by
 # tests/test_imports.py and tests/test_parsers_properties.py.
 __all__ = [
+    "ADMIN_FORMATS",
     "CONTENT_TYPES",
     "FORMATS",
     "KINDS",
@@ -114,9 +116,11 @@ __all__ = [
     "ImportRefused",
     "ImportReport",
     "InvalidRow",
+    "PlanResource",
     "RowChange",
     "SheetRow",
     "Table",
+    "ValuesResource",
     "column_key",
     "escape_formula",
     "file_format",

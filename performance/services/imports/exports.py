@@ -1,20 +1,14 @@
-"""Exports of the plan and of the values (`plan_export`, `values_export`) and the rows they
-write, the readable columns of a stored rule, the hint on how to write a value, and
-`render_table`, which writes XLSX, ODS or CSV with formula escaping (numbers stay
-numbers)."""
+"""The rows of the exports of the plan and of the values (`plan_rows`, `values_rows`: one dict
+per row, column -> value), the readable columns of a stored rule and the hint on how to write a
+value. The files are written by the Resources (`resources.PlanResource`, `ValuesResource`)."""
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
-import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
-
-import tablib
-from import_export.formats import base_formats
 
 from organization.models import Cycle, MeasurementPeriod
 from performance import scoring
@@ -26,58 +20,7 @@ from performance.services.imports.columns import (
     _OBJECTIVE_KIND_NAMES,
     _PLAN_ORDER,
     _RULE_PARAMETERS,
-    PLAN_COLUMNS,
-    VALUE_COLUMNS,
 )
-from performance.services.imports.common import FORMATS, _plain_number, escape_formula
-
-_EXPORT_FORMATS = {
-    "xlsx": base_formats.XLSX(),
-    "ods": base_formats.ODS(),
-    "csv": base_formats.CSV(),
-}
-CONTENT_TYPES = {name: fmt.get_content_type() for name, fmt in _EXPORT_FORMATS.items()}
-CONTENT_TYPES["csv"] = "text/csv; charset=utf-8"
-
-
-def _export_cell(value: Any, fmt: str) -> Any:
-    if value is None or value == "":
-        return "" if fmt == "csv" else None
-    if isinstance(value, bool):
-        return "sì" if value else "no"
-    if isinstance(value, int | Decimal):
-        number = Decimal(value)
-        if fmt == "csv":
-            return _plain_number(number).replace(".", ",")
-        return (
-            int(number) if number == number.to_integral_value() else Decimal(_plain_number(number))
-        )
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        return scoring.fmt_date(value)
-    text = str(value)
-    if fmt == "xlsx":
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-        text = ILLEGAL_CHARACTERS_RE.sub("", text)
-    return escape_formula(text)
-
-
-def render_table(*, columns: Sequence[str], rows: Iterable[dict], fmt: str, title: str) -> bytes:
-    """Write rows as XLSX, ODS or CSV (";" separator, UTF-8 with BOM, decimal comma: what
-    Excel in Italian expects). Numbers stay numbers; text is escaped against formulas."""
-    if fmt not in FORMATS:
-        raise ValueError(f"formato sconosciuto: {fmt}")
-    dataset = tablib.Dataset(headers=list(columns), title=title[:31])
-    for row in rows:
-        dataset.append([_export_cell(row.get(column), fmt) for column in columns])
-    if fmt == "csv":
-        text = _EXPORT_FORMATS["csv"].export_data(dataset, delimiter=";")
-        return codecs.BOM_UTF8 + text.encode("utf-8")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return _EXPORT_FORMATS[fmt].export_data(dataset)
 
 
 def _rule_columns(rule: dict) -> dict[str, Any]:
@@ -153,15 +96,6 @@ def plan_rows(*, cycle: Cycle) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def plan_export(*, cycle: Cycle, format: str) -> bytes:
-    return render_table(
-        columns=list(PLAN_COLUMNS),
-        rows=plan_rows(cycle=cycle),
-        fmt=format,
-        title=f"Piano {cycle.year}",
-    )
 
 
 def _content_key(target: Target) -> tuple[str, ...]:
@@ -276,19 +210,3 @@ def values_rows(
                 }
             )
     return rows
-
-
-def values_export(
-    *,
-    cycle: Cycle,
-    format: str,
-    period: MeasurementPeriod | None = None,
-    unit_ids: set[int] | None = None,
-) -> bytes:
-    title = f"Valori {cycle.year}" + (f" {period.key}" if period else "")
-    return render_table(
-        columns=list(VALUE_COLUMNS),
-        rows=values_rows(cycle=cycle, period=period, unit_ids=unit_ids),
-        fmt=format,
-        title=title,
-    )

@@ -1,6 +1,7 @@
-"""Import of the plan format (`plan_import`): each row is parsed, then objectives, indicators
-and targets (with perspectives and strategic objectives) are matched to the stored ones by
-code or content, compared, and created or updated all together."""
+"""The import of the plan format, the whole file at once (for `resources.PlanResource`): each
+row is parsed, then objectives, indicators and targets (with perspectives and strategic
+objectives) are matched to the stored ones by code or content, compared, and created or updated
+all together."""
 
 from __future__ import annotations
 
@@ -10,35 +11,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import models
 from simple_history.utils import bulk_create_with_history
 
-from organization import editability, permissions
 from organization.models import Cycle, PlanDocument, Position, Unit
 from performance import scoring
 from performance.models import Indicator, Objective, Perspective, StrategicObjective, Target
-from performance.parsing import DateWindow, ParseError, cycle_date_window, parse_bool
+from performance.parsing import DateWindow, cycle_date_window
 from performance.rules import RULES
 from performance.services.cycle import _rule_json
 from performance.services.imports.columns import (
     _COMBINE,
-    _DIRECTIONS,
     _OBJECTIVE_KIND_NAMES,
-    _OBJECTIVE_KINDS,
-    _OBJECTIVE_STATUSES,
     _RULE_ALIASES,
-    _TARGET_STATUSES,
     PLAN_COLUMNS,
     RULE_NAMES,
 )
 from performance.services.imports.common import (
-    PLAN,
     ImportReport,
-    RowChange,
     _by_key_or_name,
-    _cell_for_parser,
     _choice,
     _date,
     _id,
@@ -51,7 +43,7 @@ from performance.services.imports.common import (
     _text,
 )
 from performance.services.imports.exports import _plan_targets, _rule_columns
-from performance.services.imports.reading import Table, _check_columns
+from performance.services.imports.reading import Table
 
 _OBJECTIVE_FIELDS = {
     "kind": "tipo_obiettivo",
@@ -176,6 +168,7 @@ class _PlanImport:
         self.indicators_by_id = {i.id: i for i in self.indicators}
         self.targets = _plan_targets(cycle=cycle)
         self.targets_by_id = {t.id: t for t in self.targets}
+        self.resource: Any = None  # the PlanResource, whose widgets read the cells
         self.rows: list[_PlanRow] = []
         self.new_perspectives: list[Perspective] = []
         self.new_goals: list[StrategicObjective] = []
@@ -217,6 +210,13 @@ class _PlanImport:
                     row.target = self.targets_by_id[target_id]
             self.rows.append(row)
 
+    def _clean(self, column: str, value: Any) -> Any:
+        """A cell read by the widget of its column in the Resource (`PlanResource`)."""
+        try:
+            return self.resource.fields[column].widget.clean(value)
+        except ValueError as error:
+            raise _RowError(column, str(error)) from None
+
     def _cell(self, row: _PlanRow, column: str, value: Any) -> None:
         text = _text(value)
         required = {
@@ -229,7 +229,7 @@ class _PlanImport:
         if column in required and not text:
             raise _RowError(column, "obbligatoria: non può essere vuota")
         if column == "tipo_obiettivo":
-            row.objective["kind"] = _choice(value, _OBJECTIVE_KINDS, column)
+            row.objective["kind"] = self._clean(column, value)
         elif column == "posizione":
             position = _lookup(self.positions, text) if text else None
             if text and position is None:
@@ -249,13 +249,13 @@ class _PlanImport:
         elif column == "obiettivo_titolo":
             row.objective["title"] = text
         elif column in ("obiettivo_peso", "peso"):
-            weight = _number(value, column)
+            weight = self._clean(column, value)
             if weight is not None and not Decimal(0) <= weight < Decimal(100000):
                 raise _RowError(column, "il peso deve essere tra 0 e 99.999")
             target = row.objective if column == "obiettivo_peso" else row.values
             target["weight"] = Decimal(1) if weight is None else weight
         elif column == "obiettivo_stato":
-            row.objective["status"] = _choice(value, _OBJECTIVE_STATUSES, column)
+            row.objective["status"] = self._clean(column, value)
         elif column == "motivo_neutralizzazione":
             row.objective["neutralization_reason"] = text
         elif column in ("neutralizzato_con", "rivisto_con"):
@@ -269,13 +269,11 @@ class _PlanImport:
         elif column == "unita_misura":
             row.indicator["unit_of_measure"] = _limited(text, column, 60)
         elif column == "direzione":
-            row.indicator["direction"] = (
-                _choice(value, _DIRECTIONS, column) or Indicator.Direction.HIGHER
-            )
+            row.indicator["direction"] = self._clean(column, value) or Indicator.Direction.HIGHER
         elif column == "baseline_valore":
-            row.indicator["baseline_value"] = _number(value, column)
+            row.indicator["baseline_value"] = self._clean(column, value)
         elif column == "baseline_anno":
-            year = _number(value, column)
+            year = self._clean(column, value)
             if year is not None and (year != year.to_integral_value() or not 1900 <= year <= 2200):
                 raise _RowError(column, f"«{text}» non è un anno")
             row.indicator["baseline_year"] = None if year is None else int(year)
@@ -293,14 +291,11 @@ class _PlanImport:
         elif column == "target_testo":
             row.values["text"] = _limited(text, column, 500)
         elif column == "stato":
-            row.values["status"] = _choice(value, _TARGET_STATUSES, column)
+            row.values["status"] = self._clean(column, value)
         elif column == "motivo_esclusione":
             row.values["exclusion_reason"] = text
         elif column == "riga_ripetuta":
-            try:
-                row.values["is_duplicate"] = bool(parse_bool(_cell_for_parser(value)))
-            except ParseError as error:
-                raise _RowError(column, str(error)) from None
+            row.values["is_duplicate"] = self._clean(column, value)
         elif column == "testo_originario":
             row.values["original_text"] = _limited(text, column, 500)
         elif column == "nota_pie_pagina":
@@ -308,7 +303,7 @@ class _PlanImport:
         elif column == "note":
             row.values["notes"] = text
         elif column == "percentuale_pubblicata":
-            published = _number(value, column)
+            published = self._clean(column, value)
             if published is not None and not Decimal(0) <= published <= Decimal(100):
                 raise _RowError(column, "la percentuale deve essere tra 0 e 100")
             row.values["published_pct"] = published
@@ -894,65 +889,6 @@ def _rule_text(rule: Any) -> str:
         f"{k} {_show(v)}" for k, v in columns.items() if k != "regola" and v not in ("", None)
     ]
     return columns.get("regola", "") + (f" ({', '.join(details)})" if details else "")
-
-
-def plan_import(
-    *,
-    cycle: Cycle,
-    table: Table,
-    user: AbstractBaseUser | AnonymousUser | None,
-    dry_run: bool,
-) -> ImportReport:
-    """Import the plan format: create or update objectives, indicators and targets.
-
-    Every row is validated first; the report lists what would be created and changed and every
-    invalid row. With ``dry_run`` nothing is written; otherwise everything is applied in one
-    transaction, or nothing at all if any row is invalid. Nothing is ever deleted.
-    """
-    if user is not None and not permissions.can_edit_plan(user, cycle):
-        raise PermissionDenied("Solo il controllo di gestione può importare il piano.")
-    report = ImportReport(kind=PLAN, year=cycle.year, dry_run=dry_run, rows=len(table.rows))
-    scope = editability.edit_scope(cycle)
-    if not scope.everything:
-        report.add_invalid(
-            1, "", scope.refusal() + " L'importazione del Piano non è disponibile in questo stato."
-        )
-        return report
-    if table.has("periodo") or table.has("valore"):
-        report.add_invalid(1, "", "il file contiene le colonne dei valori: importarlo come valori")
-        return report
-    if not _check_columns(table, report, PLAN_COLUMNS, ()):
-        return report
-    report.invalid.extend(table.invalid)  # cells with control characters
-    with transaction.atomic():
-        job = _PlanImport(cycle=cycle, table=table, user=user, report=report)
-        job.parse()
-        job.resolve()
-        for row in job.rows:
-            for column, message in row.errors:
-                report.add_invalid(row.number, column, message)
-            if row.errors:
-                continue
-            label = _plan_row_label(row)
-            if row.created:
-                report.created += 1
-                report.changes.append(RowChange(row.number, "created", label))
-            elif row.changes:
-                report.changed += 1
-                report.changes.append(RowChange(row.number, "changed", label, row.changes))
-            else:
-                report.unchanged += 1
-        if report.invalid or dry_run:
-            return report
-        # again, with the cycle's row locked until the commit (organization.editability): a
-        # submission to the OIV meanwhile is seen here, one after it waits for this import
-        scope = editability.edit_scope(cycle)
-        if not scope.everything:
-            report.add_invalid(1, "", scope.refusal())
-            return report
-        job.apply()
-        report.applied = True
-    return report
 
 
 def _plan_row_label(row: _PlanRow) -> str:

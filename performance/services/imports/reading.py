@@ -1,6 +1,7 @@
-"""Reading a file into a `Table`: the first sheet of an XLSX or ODS file (streamed by
+"""Reading a file into a `Table`: the first sheet of an XLSX or ODS file (read by
 `performance.services.imports.sheets`, with its limits) or a CSV file, rows numbered as in the
-spreadsheet, within the size limits; and the check of a table's columns against a format.
+spreadsheet, within the size limits; and the check of a table's columns against a format. The
+Resources import a table as a tablib Dataset (`resources.FormatResource.dataset_of`).
 
 Cells with control characters (NUL...: PostgreSQL cannot store them) are not refused with the
 file: each is an invalid row of the report (`Table.invalid`: row, column, reason), and the

@@ -1,31 +1,44 @@
 """The first sheet of an XLSX or ODS file as rows of values (`_read_xlsx`, `_read_ods`), for
-`performance.services.imports.reading`.
+`performance.services.imports.reading`, within the limits of the hardening issue (10).
 
-A spreadsheet is read as a stream (expat, DTDs and entities refused), never as a whole document:
-openpyxl and odfpy build every cell, style and string of a file first, and a file of a few
-kilobytes can declare millions of them (an empty cell repeated 10⁸ times, a cell at row 100,000
-that makes openpyxl fill every row above it, 4 million empty cells in one row, 2 million styles).
-Here every limit is checked before anything is allocated for it, and reading stops at the first
-one passed, with the Italian reason:
+XLSX: openpyxl reads the cells (as tablib does: ``load_workbook(read_only=True,
+data_only=True)``), after a bounded pre-check on the bytes (`_Archive.check`: no XML is parsed
+there). openpyxl builds what a file declares, and a file of a few kilobytes can declare millions
+of things: 2 million styles or shared strings, which it builds on opening the workbook; 4 million
+cells in one row, which its parser holds until the row ends; a sheet without a declared range,
+which it parses whole on opening. So before openpyxl opens the file:
 
-- the unpacked size of the archive (`MAX_UNPACKED_BYTES`) and the XML read from it
-  (`MAX_XML_TAGS`: its tags, each ``<`` counted on the bytes before they are parsed: cells,
-  texts, styles and shared strings together), which bound the time;
-- data rows (`MAX_ROWS`: rows with at least one value, the header excluded) and the last row
-  with data (`max_row_number()`: twice `MAX_ROWS`, room for blank rows in between);
-- a value beyond column `MAX_COLUMNS`; a text longer than `MAX_CELL_CHARS`;
-- ODS repeats (``table:number-columns-repeated``, ``number-rows-repeated``, ``text:c``) that are
-  not whole numbers within the spreadsheet's grid. Blank cells and rows, repeated or not, are
-  counted, never stored: LibreOffice writes the rest of the sheet as one repeated blank row.
+- the unpacked size of the archive (`MAX_UNPACKED_BYTES`);
+- the markup of its parts (`MAX_XML_TAGS`: each ``<`` counted while the part is decompressed:
+  cells, texts, styles and shared strings together), which bounds what openpyxl builds and the
+  time it takes;
+- no DTD or entity declaration (``<!DOCTYPE``, ``<!ENTITY``: "billion laughs", XXE).
 
-XLSX's ``<dimension ref=...>`` (the range the writer declares) is read and checked against the
-grid of a spreadsheet (A1:XFD1048576); a declared range beyond the limits above is not refused by
-itself (it may cover formatted empty cells) and is never used to allocate anything: the cells
-decide.
+Then the sheet's rows come from openpyxl's own row parser (``WorkSheetParser.parse``), which
+yields the cells written with their row numbers; tablib's reader (``sheet.rows``) is not used: in
+read-only mode it pads every row to the declared width and yields a row for every row number up
+to the declared height (``<dimension ref="A1:XFD1048576">``: 17 billion cells), it drops the row
+numbers the report needs, and it loses the number format that makes 0,827 a percentage. A
+declared range beyond the grid of a spreadsheet makes the file unreadable; a smaller one is never
+used to allocate anything: the cells decide.
 
-Only the parts needed are read (the package's relationships, the workbook, the styles' number
-formats, the shared strings, the first sheet; ODS: content.xml up to the end of the first table),
-with the values openpyxl (``data_only``) and odfpy gave: dates by the cell's number format,
+ODS: read as a stream of XML events (expat) by `_ods_rows`. odfpy (tablib's reader) was measured
+and does not meet the goals: its ``load`` builds an object for every element of the document (the
+largest ODS accepted, 5,000 rows of 200 numbers, took more than 120 s and gigabytes), and even fed
+row by row through its own ``LoadParser``, dropping each row once read, it takes 0,78 s of CPU
+for 250 of those rows, about 15 s for the 5,000 (the goal is 5 s), most of it in the constructor
+of odfpy's elements. tablib's ODS reader besides drops blank rows (shifting the row numbers of
+the report) and skips repeated cells (moving the values after them to the left).
+The stream counts the same markup budget, refuses a DTD or an entity, and checks ODS repeats
+(``table:number-columns-repeated``, ``number-rows-repeated``, ``text:c``): whole numbers within
+the grid, counted, never expanded.
+
+For both, the cells are checked as they come (`_Cells`): data rows (`MAX_ROWS`: rows with at
+least one value, the header excluded), the last row with data (`max_row_number()`: twice
+`MAX_ROWS`, room for blank rows in between), a value beyond column `MAX_COLUMNS`, a text longer
+than `MAX_CELL_CHARS`. Blank rows and cells, repeated or not, are counted, never stored.
+
+Values are those openpyxl (``data_only``) and odfpy give: dates by the cell's number format,
 percentages x 100, the paragraphs of an ODS cell joined by line breaks.
 """
 
@@ -33,14 +46,18 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import posixpath
 import re
+import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 from xml.parsers import expat
+
+from openpyxl import load_workbook
+from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+from openpyxl.worksheet._reader import WorkSheetParser  # the parser of openpyxl's reader
 
 from performance.services import imports as _package
 from performance.services.imports.common import ImportFileError
@@ -94,8 +111,12 @@ def _column_too_far(number: int | None, column: int) -> ImportFileError:
     )
 
 
-def _too_long(number: int, column: str | int) -> ImportFileError:
-    name = f"«{column}»" if isinstance(column, str) else _letters(column)
+def _too_long(number: int | None, column: str | int | None) -> ImportFileError:
+    if number is None:
+        return ImportFileError(
+            f"Il file contiene un testo che supera {_thousands(_package.MAX_CELL_CHARS)} caratteri."
+        )
+    name = f"«{column}»" if isinstance(column, str) else _letters(column or 0)
     return ImportFileError(
         f"Riga {_thousands(number)}, colonna {name}: il testo supera "
         f"{_thousands(_package.MAX_CELL_CHARS)} caratteri."
@@ -110,7 +131,8 @@ def _too_much_markup() -> ImportFileError:
     )
 
 
-# --------------------------------------------------------------------- XML parts of a ZIP file
+_DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)")
+_OVERLAP = 16  # bytes kept from a chunk, for a declaration across two chunks
 
 
 class _Stop(Exception):
@@ -118,12 +140,12 @@ class _Stop(Exception):
 
 
 class _Archive:
-    """The parts of an XLSX or ODS file (a ZIP archive), each read as a stream of XML events,
-    with one budget of markup for the whole file: the tags read (each ``<``, counted on the
-    bytes before they are parsed), which bounds the time spent in the handlers."""
+    """An XLSX or ODS file (a ZIP archive) before a library opens it: its unpacked size, and one
+    budget of markup for the parts read (each ``<``, counted while the part is decompressed)."""
 
     def __init__(self, content: bytes, label: str) -> None:
         self.label = label
+        self.content = content
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(content))
             infos = self.zip.infolist()
@@ -131,11 +153,31 @@ class _Archive:
             raise ImportFileError(f"Il file non è un foglio {label} valido.") from None
         if sum(info.file_size for info in infos) > _package.MAX_UNPACKED_BYTES:
             raise ImportFileError("Il file è troppo grande una volta decompresso.")
-        self.names = {info.filename for info in infos}
+        self.names = [info.filename for info in infos]
         self.tags_left = _package.MAX_XML_TAGS
 
     def unreadable(self) -> ImportFileError:
         return ImportFileError(f"Il file non è un foglio {self.label} leggibile.")
+
+    def check(self, names: Iterable[str]) -> None:
+        """Before a library opens the file: count the markup of the parts ``names`` (on the
+        bytes, as they are decompressed) and refuse a DTD or an entity."""
+        for name in names:
+            tail = b""
+            try:
+                with self.zip.open(name) as stream:
+                    while chunk := stream.read(1 << 16):
+                        self.tags_left -= chunk.count(b"<")
+                        if self.tags_left < 0:
+                            raise _too_much_markup()
+                        window = tail + chunk
+                        if _DECLARATION.search(window):
+                            raise self.unreadable()
+                        tail = window[-_OVERLAP:]
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError):
+                raise self.unreadable() from None
+            except (NotImplementedError, RuntimeError):  # unsupported compression, encryption
+                raise self.unreadable() from None
 
     def parse(
         self,
@@ -203,26 +245,6 @@ def _bad_repeat(value: str, archive: _Archive) -> ImportFileError:
     )
 
 
-class _Cells:
-    """The values of the rows being read, with the row limits (blank cells before a value are
-    counted by the readers, never stored)."""
-
-    def __init__(self) -> None:
-        self.matrix: list[tuple[int, list[Any]]] = []
-        self.max_row = max_row_number()
-        self.max_columns = _package.MAX_COLUMNS
-        self.max_rows = _package.MAX_ROWS + 1  # with the header
-
-    def add_row(self, number: int, values: list[Any], repeat: int = 1) -> None:
-        for _ in range(repeat):
-            if number > self.max_row:
-                raise _row_too_far(number)
-            if len(self.matrix) >= self.max_rows:
-                raise _too_many_rows()
-            self.matrix.append((number, values))
-            number += 1
-
-
 class _Text:
     """The text of a cell, collected in pieces up to MAX_CELL_CHARS characters."""
 
@@ -244,368 +266,133 @@ class _Text:
         return "".join(self.pieces)
 
 
+class _Cells:
+    """The values of the rows being read, with the row, column and text limits (blank cells
+    are counted, never stored)."""
+
+    def __init__(self) -> None:
+        self.matrix: list[tuple[int, list[Any]]] = []
+        self.max_row = max_row_number()
+        self.max_columns = _package.MAX_COLUMNS
+        self.max_chars = _package.MAX_CELL_CHARS
+        self.max_rows = _package.MAX_ROWS + 1  # with the header
+
+    def add_row(self, number: int, values: list[Any], repeat: int = 1) -> None:
+        for _ in range(repeat):
+            if number > self.max_row:
+                raise _row_too_far(number)
+            if len(self.matrix) >= self.max_rows:
+                raise _too_many_rows()
+            self.matrix.append((number, values))
+            number += 1
+
+    def check_text(self, value: Any, number: int, column: int) -> None:
+        if isinstance(value, str) and len(value) > self.max_chars:
+            raise _too_long(number, column)
+
+
+# what a damaged file can raise while a library reads it (a limit passed is an ImportFileError)
+_DAMAGED = (
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    ArithmeticError,
+    UnicodeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    SyntaxError,  # xml.etree's ParseError
+    NotImplementedError,
+    RuntimeError,
+)
+
+
 # ---------------------------------------------------------------------------------------- XLSX
 
-_MAIN = (
-    "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-    "http://purl.oclc.org/ooxml/spreadsheetml/main",
-)
-_RELATIONSHIPS = (
-    "http://schemas.openxmlformats.org/package/2006/relationships",
-    "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-    "http://purl.oclc.org/ooxml/officeDocument/relationships",
-)
-
-
-def _tags(namespaces: Sequence[str], *names: str) -> dict[str, str]:
-    return {f"{ns} {name}": name for ns in namespaces for name in names}
-
-
-_SHEET_TAGS = _tags(_MAIN, "dimension", "sheetData", "row", "c", "v", "is", "t", "rPh")
-_STRING_TAGS = _tags(_MAIN, "si", "t", "rPh")
-_STYLE_TAGS = _tags(_MAIN, "numFmt", "cellXfs", "xf")
-_BOOK_TAGS = _tags(_MAIN, "workbookPr", "sheet")
-_REL_TAGS = _tags(_RELATIONSHIPS, "Relationship")
-_CELL = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
-_RANGE = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,10})(?::\$?([A-Za-z]{1,3})\$?([0-9]{1,10}))?")
 _QUOTED = re.compile(r'"[^"]*"|\\.')  # literal text in a number format: 0" %" is no percentage
-
-
-def _column_index(letters: str) -> int:
-    index = 0
-    for letter in letters.upper():
-        index = index * 26 + ord(letter) - 64
-    return index
-
-
-class _XlsxReader:
-    """The first worksheet of an XLSX file, with its shared strings and the number formats of
-    its styles (dates, percentages), read as openpyxl reads them (``data_only``: the values a
-    formula last computed)."""
-
-    def __init__(self, archive: _Archive) -> None:
-        self.archive = archive
-        self.cells = _Cells()
-        self.strings: list[str] = []
-        self.style_formats: list[int] = []  # numFmtId of each cell style (cellXfs)
-        self.custom_formats: dict[int, str] = {}
-        self.kinds: dict[int, tuple[bool, bool, bool]] = {}  # style -> (date, timedelta, %)
-        self.epoch = None
-
-    # --- the parts: package relationships, workbook, styles, shared strings, sheet
-    def read(self) -> list[tuple[int, list[Any]]]:
-        from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
-
-        package = self._relationships("_rels/.rels", "")
-        book = next(
-            (t for kind, t, _ in package if kind.endswith("/officeDocument")), "xl/workbook.xml"
-        )
-        folder, name = posixpath.split(book)
-        parts = self._relationships(posixpath.join(folder, "_rels", name + ".rels"), folder)
-        relations = {rid: (kind, target) for kind, target, rid in parts}
-        sheets, date1904 = self._workbook(book)
-        self.epoch = MAC_EPOCH if date1904 else WINDOWS_EPOCH
-        sheet = next(
-            (
-                relations[rid][1]
-                for rid in sheets
-                if rid in relations and relations[rid][0].endswith("/worksheet")
-            ),
-            None,
-        )
-        if sheet is None:
-            raise ImportFileError("Il file XLSX non contiene fogli di lavoro.")
-        for kind, target, _ in parts:
-            if kind.endswith("/styles") and target in self.archive.names:
-                self._styles(target)
-        for kind, target, _ in parts:
-            if kind.endswith("/sharedStrings") and target in self.archive.names:
-                self._shared_strings(target)
-        self._sheet(sheet)
-        return self.cells.matrix
-
-    def _relationships(self, name: str, folder: str) -> list[tuple[str, str, str]]:
-        """(type, target, id) of each relationship of the part ``name`` (targets resolved)."""
-        found: list[tuple[str, str, str]] = []
-        archive = self.archive
-
-        def start(tag: str, attrs: dict[str, str]) -> None:
-            if tag in _REL_TAGS and attrs.get("TargetMode") != "External":
-                target = attrs.get("Target", "")
-                if target.startswith("/"):
-                    target = target[1:]
-                else:
-                    target = posixpath.normpath(posixpath.join(folder, target))
-                found.append((attrs.get("Type", ""), target, attrs.get("Id", "")))
-
-        if name in archive.names:
-            archive.parse(name, start)
-        return found
-
-    def _workbook(self, name: str) -> tuple[list[str], bool]:
-        sheets: list[str] = []
-        date1904 = [False]
-        archive = self.archive
-
-        def start(tag: str, attrs: dict[str, str]) -> None:
-            local = _BOOK_TAGS.get(tag)
-            if local == "sheet":
-                rid = next((v for k, v in attrs.items() if k.endswith(" id")), "")
-                sheets.append(rid)
-            elif local == "workbookPr":
-                date1904[0] = attrs.get("date1904", "false") not in ("false", "f", "0", "")
-
-        archive.parse(name, start)
-        return sheets, date1904[0]
-
-    def _styles(self, name: str) -> None:
-        """The number format of each cell style (cellXfs) and the custom formats."""
-        formats = self.style_formats
-        custom = self.custom_formats
-        tag_of = _STYLE_TAGS.get
-        in_xfs = False
-
-        def start(tag: str, attrs: dict[str, str]) -> None:
-            nonlocal in_xfs
-            local = tag_of(tag)
-            if local == "xf":
-                if in_xfs:
-                    formats.append(_small_int(attrs.get("numFmtId"), 0))
-            elif local == "cellXfs":
-                in_xfs = True
-            elif local == "numFmt":
-                number = _small_int(attrs.get("numFmtId"), -1)
-                if number >= 0:
-                    custom[number] = attrs.get("formatCode", "")[:1000]
-
-        def end(tag: str) -> None:
-            nonlocal in_xfs
-            if tag_of(tag) == "cellXfs":
-                in_xfs = False
-
-        self.archive.parse(name, start, end)
-
-    def _shared_strings(self, name: str) -> None:
-        """The shared strings: the text of each <si>, its runs included, phonetic ones not."""
-        strings = self.strings
-        tag_of = _STRING_TAGS.get
-        current: _Text | None = None  # the string being read
-        target: _Text | None = None  # where the characters go (inside a <t>)
-        phonetic = 0
-
-        def start(tag: str, attrs: dict[str, str]) -> None:
-            nonlocal current, target, phonetic
-            local = tag_of(tag)
-            if local == "t":
-                if not phonetic:
-                    target = current
-            elif local == "si":
-                current = _Text()
-            elif local == "rPh":
-                phonetic += 1
-
-        def end(tag: str) -> None:
-            nonlocal current, target, phonetic
-            local = tag_of(tag)
-            if local == "t":
-                target = None
-            elif local == "si":
-                strings.append(current.value().replace("x005F_", "") if current else "")
-                current = None
-            elif local == "rPh":
-                phonetic -= 1
-
-        def text(data: str) -> None:
-            if target is not None and not target.add(data):
-                raise ImportFileError(
-                    "Il file contiene un testo più lungo di "
-                    f"{_thousands(_package.MAX_CELL_CHARS)} caratteri."
-                )
-
-        self.archive.parse(name, start, end, text)
-
-    # --- the cells
-    def _kind(self, style: int) -> tuple[bool, bool, bool]:
-        kind = self.kinds.get(style)
-        if kind is None:
-            from openpyxl.styles.numbers import (
-                BUILTIN_FORMATS,
-                is_date_format,
-                is_timedelta_format,
-            )
-
-            number = self.style_formats[style] if 0 <= style < len(self.style_formats) else 0
-            code = self.custom_formats.get(number, BUILTIN_FORMATS.get(number))
-            kind = (
-                is_date_format(code),
-                is_timedelta_format(code),
-                "%" in _QUOTED.sub("", str(code or "")),
-            )
-            self.kinds[style] = kind
-        return kind
-
-    def _value(self, kind: str, raw: str | None, inline: str | None, style: int) -> Any:
-        """A cell's value, as openpyxl gives it and then as the old reader adjusted it."""
-        if kind == "inlineStr":
-            value: Any = inline
-        elif not raw:
-            return None
-        elif kind == "n":
-            number: int | float = float(raw) if ("." in raw or "e" in raw.lower()) else int(raw)
-            is_date, is_timedelta, is_percentage = self._kind(style)
-            if is_date:
-                from openpyxl.utils.datetime import from_excel
-
-                try:
-                    return from_excel(number, self.epoch, timedelta=is_timedelta)
-                except (OverflowError, ValueError):
-                    return "#VALUE!"
-            result = Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
-            return result * 100 if is_percentage else result  # 82,7% is stored as 0.827
-        elif kind == "s":
-            value = self.strings[int(raw)]
-        elif kind == "b":
-            return bool(int(raw))
-        elif kind == "d":
-            from openpyxl.utils.datetime import from_ISO8601
-
-            return from_ISO8601(raw)
-        else:  # "str" (a formula's text), "e" (an error such as #N/A)
-            value = raw
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    def _dimension(self, ref: str) -> None:
-        match = _RANGE.fullmatch(ref.strip())
-        if match is None:
-            return  # openpyxl ignores a dimension it cannot read, and so does Excel
-        last_column, last_row = match.group(3) or match.group(1), match.group(4) or match.group(2)
-        if _column_index(last_column) > GRID_COLUMNS or int(last_row) > GRID_ROWS:
-            raise ImportFileError(
-                f"Il file non è un foglio XLSX leggibile: dichiara l'area «{ref[:40]}», più "
-                "grande di un foglio di calcolo."
-            )
-
-    def _sheet(self, name: str) -> None:
-        """The cells of the sheet (closures over local variables: the handlers run for every
-        element of the sheet, and these are the fastest names Python has)."""
-        archive = self.archive
-        add_row = self.cells.add_row
-        max_columns = self.cells.max_columns
-        value_of = self._value
-        tag_of = _SHEET_TAGS.get
-        letters: dict[str, int] = {}
-        in_data = False
-        row = 0  # number of the row being read
-        values: list[Any] | None = None  # its values, None outside a row
-        column = 0
-        kind = "n"
-        style = 0
-        raw: _Text | None = None  # the <v> of the cell
-        inline: _Text | None = None  # its inline string
-        target: _Text | None = None  # the text being read
-        phonetic = 0
-
-        def start(tag: str, attrs: dict[str, str]) -> None:
-            nonlocal in_data, row, values, column, kind, style, raw, inline, target, phonetic
-            local = tag_of(tag)
-            if local is None:
-                return
-            if not in_data:
-                if local == "sheetData":
-                    in_data = True
-                elif local == "dimension":
-                    self._dimension(attrs.get("ref", ""))
-            elif local == "c":
-                ref = attrs.get("r")
-                if ref:
-                    match = _CELL.fullmatch(ref)
-                    if match is None:
-                        raise archive.unreadable()
-                    letter = match.group(1)
-                    column = letters.get(letter) or letters.setdefault(
-                        letter, _column_index(letter)
-                    )
-                else:
-                    column += 1
-                kind = attrs.get("t", "n")
-                style = _small_int(attrs.get("s"), 0)
-                raw = inline = target = None
-            elif local == "v":
-                if kind != "inlineStr":
-                    raw = target = _Text()
-            elif local == "t":
-                if inline is not None and not phonetic:
-                    target = inline
-            elif local == "is":
-                inline = _Text()
-            elif local == "rPh":
-                phonetic += 1
-            elif local == "row":
-                number = attrs.get("r")
-                if number is None:
-                    row += 1
-                elif 0 < _small_int(number, 0) <= GRID_ROWS:
-                    row = int(number)
-                else:
-                    raise archive.unreadable()
-                values = []
-                column = 0
-
-        def end(tag: str) -> None:
-            nonlocal values, raw, inline, target, phonetic
-            local = tag_of(tag)
-            if local is None:
-                return
-            if local == "c":
-                if values is None or (raw is None and inline is None):
-                    return  # an empty (formatted) cell
-                try:
-                    value = value_of(
-                        kind,
-                        raw.value() if raw is not None else None,
-                        inline.value() if inline is not None else None,
-                        style,
-                    )
-                except (ValueError, IndexError, OverflowError, ArithmeticError):
-                    raise archive.unreadable() from None
-                raw = inline = target = None
-                if value is None:
-                    return
-                if column > max_columns:
-                    raise _column_too_far(row, column)
-                if column > len(values):
-                    values.extend([None] * (column - len(values)))
-                values[column - 1] = value
-            elif local == "v" or local == "t":
-                target = None
-            elif local == "rPh":
-                phonetic -= 1
-            elif local == "row":
-                if values:
-                    add_row(row, values)
-                values = None
-            elif local == "sheetData":
-                raise _Stop
-
-        def text(data: str) -> None:
-            if target is not None and not target.add(data):
-                raise _too_long(row, column)
-
-        archive.parse(name, start, end, text)
-
-
-# what a damaged part can raise while it is read (a limit passed is an ImportFileError)
-_DAMAGED = (KeyError, IndexError, TypeError, ValueError, ArithmeticError, UnicodeError)
 
 
 def _read_xlsx(content: bytes) -> list[tuple[int, list[Any]]]:
     archive = _Archive(content, "XLSX")
+    # every part: openpyxl reads the styles and the shared strings on opening the workbook,
+    # and each sheet up to its declared range (all of it when none is declared)
+    archive.check(archive.names)
     try:
-        return _XlsxReader(archive).read()
+        return _xlsx_rows(archive)
+    except ImportFileError:
+        raise
     except _DAMAGED:
         raise archive.unreadable() from None
+
+
+def _xlsx_rows(archive: _Archive) -> list[tuple[int, list[Any]]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        book = load_workbook(io.BytesIO(archive.content), read_only=True, data_only=True)
+    if not book.worksheets:
+        raise ImportFileError("Il file XLSX non contiene fogli di lavoro.")
+    sheet = book.worksheets[0]
+    if getattr(sheet, "_worksheet_path", None) is None:
+        raise ImportFileError("Il file XLSX non contiene fogli di lavoro.")
+    # the declared range (openpyxl read it on opening): beyond the grid, not a spreadsheet's
+    if (sheet.max_row or 0) > GRID_ROWS or (sheet.max_column or 0) > GRID_COLUMNS:
+        raise ImportFileError(
+            "Il file non è un foglio XLSX leggibile: dichiara un'area più grande di un foglio "
+            "di calcolo."
+        )
+
+    percentages: dict[int, bool] = {}
+
+    def is_percentage(style: int) -> bool:
+        found = percentages.get(style)
+        if found is None:
+            number = book._cell_styles[style].numFmtId if 0 <= style < len(book._cell_styles) else 0
+            if number < BUILTIN_FORMATS_MAX_SIZE:
+                code = BUILTIN_FORMATS.get(number, "General")
+            else:
+                code = book._number_formats[number - BUILTIN_FORMATS_MAX_SIZE]
+            found = percentages[style] = "%" in _QUOTED.sub("", str(code or ""))
+        return found
+
+    cells = _Cells()
+    max_columns = cells.max_columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a date out of range is "#VALUE!", as openpyxl says
+        with book._archive.open(sheet._worksheet_path) as source:
+            parser = WorkSheetParser(
+                source,
+                sheet._shared_strings,
+                data_only=True,
+                epoch=book.epoch,
+                date_formats=book._date_formats,
+                timedelta_formats=book._timedelta_formats,
+            )
+            for number, row in parser.parse():
+                if not 0 < number <= GRID_ROWS:
+                    raise archive.unreadable()
+                values: list[Any] = []
+                for cell in row:
+                    value = cell["value"]
+                    if value is None or (isinstance(value, str) and not value.strip()):
+                        continue
+                    column = cell["column"]
+                    if column > max_columns:
+                        raise _column_too_far(number, column)
+                    if cell["data_type"] == "n" and not isinstance(value, bool):
+                        value = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+                        if is_percentage(cell["style_id"]):
+                            value *= 100  # 82,7% is stored as 0.827
+                    cells.check_text(value, number, column)
+                    if column > len(values):
+                        values.extend([None] * (column - len(values)))
+                    values[column - 1] = value
+                if values:
+                    cells.add_row(number, values)
+    book.close()
+    return cells.matrix
 
 
 # ----------------------------------------------------------------------------------------- ODS

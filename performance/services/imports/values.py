@@ -1,56 +1,43 @@
-"""Import of the values format (`values_import`): each row names a target (by code or by its
-columns) and a period; its value is read by the kind of the target's rule, checked, compared
-with the stored one and recorded through actual_record, all or nothing."""
+"""The import of the values format, row by row (for `resources.ValuesResource`): each row
+names a target (by code or by its columns) and a period; its value is read by the widget of the
+target's rule kind, checked, compared with the stored one and recorded through actual_record."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 
 from organization import editability, permissions
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
 from performance.parsing import (
-    DateWindow,
-    ParseError,
     cycle_date_window,
-    parse_bool,
-    parse_date,
-    parse_k_of_n,
-    parse_number,
 )
 from performance.rules.values import value_from_actual
 from performance.services.actuals import ActualValue, actual_record
-from performance.services.imports.columns import _OBJECTIVE_KINDS, _PLAN_ORDER, VALUE_COLUMNS
+from performance.services.imports.columns import _OBJECTIVE_KINDS, _PLAN_ORDER
 from performance.services.imports.common import (
-    VALUES,
     ImportReport,
-    RowChange,
     _by_key_or_name,
-    _cell_for_parser,
     _choice,
-    _date,
     _id,
     _limited,
     _lookup,
     _number,
-    _plain_number,
     _RowError,
     _same,
     _show,
     _text,
 )
 from performance.services.imports.exports import _content_key, _part_text, _single_value
-from performance.services.imports.reading import SheetRow, Table, _check_columns
+from performance.services.imports.reading import SheetRow, Table
 
 
 @dataclass
@@ -82,85 +69,6 @@ _ERROR_COLUMNS = {
     "override_pct": "rettifica_pct",
     "override_reason": "rettifica_motivazione",
 }
-
-
-def _parse_value(
-    raw: Any, rule: dict, column: str = "valore", window: DateWindow | None = None
-) -> dict[str, Any]:
-    """The value cell as the fields of actual_record, by the kind of the target's rule."""
-    kind = rule.get("kind")
-    raw = _cell_for_parser(raw)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    try:
-        if kind == "multi":
-            parts_rules = rule.get("parts") or []
-            slots = [s.strip() for s in _text(raw).split(";")]
-            if len(slots) != len(parts_rules):
-                raise _RowError(
-                    column,
-                    f"servono {len(parts_rules)} valori separati da «;», uno per parte "
-                    f"(trovati {len(slots)})",
-                )
-            parts = []
-            for slot, part_rule in zip(slots, parts_rules, strict=True):
-                part = _parse_value(slot or None, part_rule, column, window) if slot else {}
-                parts.append(_stored_part(part) if part else None)
-            return {"parts": parts} if any(parts) else {}
-        if kind == "deadline":
-            try:
-                return {"date": parse_date(raw, window=window)}
-            except ParseError as error:
-                done = _bool_or_none(raw)
-                if done is False:
-                    return {"done": False}
-                if re.fullmatch(r"[\d/.\-\s]+", _text(raw)):
-                    raise _RowError(column, str(error)) from None
-                raise _RowError(
-                    column, f"«{_text(raw)}»: scrivere la data di realizzazione (gg/mm/aaaa) o «no»"
-                ) from None
-        if kind == "milestone":
-            done = _bool_or_none(raw)
-            if done is not None:
-                return {"done": done}
-            try:
-                return {"date": parse_date(raw, window=window)}
-            except ParseError:
-                raise _RowError(column, f"«{_text(raw)}»: scrivere sì, no o la data") from None
-        if kind == "k_of_n":
-            try:
-                parsed = parse_k_of_n(_text(raw))
-            except ParseError:
-                raise _RowError(
-                    column, f"«{_text(raw)}»: scrivere quanti su quanti, es. 13 su 14"
-                ) from None
-            if parsed is None:
-                return {}
-            k, n = parsed
-            return {"k": k, "n": n} if n is not None else {"k": k}
-        number = parse_number(raw)
-        return {} if number is None else {"number": number}
-    except ParseError as error:
-        raise _RowError(column, str(error)) from None
-
-
-def _bool_or_none(raw: Any) -> bool | None:
-    try:
-        return parse_bool(raw if not isinstance(raw, Decimal | int) else str(raw))
-    except ParseError:
-        return None
-
-
-def _stored_part(part: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in ("number", "k", "n"):
-        if part.get(key) is not None:
-            out["value" if key == "number" else key] = _plain_number(part[key])
-    if part.get("date") is not None:
-        out["date"] = part["date"].isoformat()
-    if part.get("done") is not None:
-        out["done"] = bool(part["done"])
-    return out
 
 
 def _actual_fields(actual: Actual | None) -> dict[str, Any]:
@@ -212,9 +120,17 @@ class _ValuesImport:
             for a in Actual.objects.filter(target__indicator__objective__cycle=cycle)
         }
         self.editable = None if user is None else permissions.editable_unit_ids(user, cycle)
-        self.scope: editability.EditScope | None = None  # set by values_import
+        self.scope: editability.EditScope | None = None  # set by ValuesResource
+        self.resource: Any = None  # the ValuesResource, whose widgets read the cells
         self.units = {u.id: u for u in Unit.objects.filter(cycle=cycle)}
         self.units_by_key = _by_key_or_name(self.units.values(), "name")
+
+    def _clean(self, column: str, cells: dict[str, Any], **kwargs: Any) -> Any:
+        """A cell read by the widget of its column in the Resource (`ValuesResource`)."""
+        try:
+            return self.resource.fields[column].widget.clean(cells.get(column), **kwargs)
+        except ValueError as error:
+            raise _RowError(column, str(error)) from None
 
     def _target(self, cells: dict[str, Any]) -> Target:
         code = _text(cells.get("codice_target"))
@@ -307,7 +223,7 @@ class _ValuesImport:
                 errors.append(error)
 
         def value() -> None:
-            parsed = _parse_value(cells.get("valore"), target.rule, window=self.window)
+            parsed = self._clean("valore", cells, rule=target.rule, window=self.window)
             if parsed:
                 given.update(
                     {k: parsed.get(k) for k in ("number", "date", "done", "k", "n", "parts")}
@@ -325,12 +241,12 @@ class _ValuesImport:
                     given[name] = _limited(text, column, limit) if limit else text
 
         def measured() -> None:
-            day = _date(cells.get("data_rilevazione"), "data_rilevazione", self.window)
+            day = self._clean("data_rilevazione", cells, window=self.window)
             if day is not None:
                 given["measured_on"] = day
 
         def override() -> None:
-            pct = _number(cells.get("rettifica_pct"), "rettifica_pct")
+            pct = self._clean("rettifica_pct", cells)
             if pct is not None:
                 if not Decimal(0) <= pct <= Decimal(100):
                     raise _RowError("rettifica_pct", "la percentuale deve essere tra 0 e 100")
@@ -377,77 +293,6 @@ class _MultipleErrors(Exception):
     def __init__(self, errors: list[_RowError]) -> None:
         super().__init__("; ".join(e.message for e in errors))
         self.errors = errors
-
-
-def values_import(
-    *,
-    cycle: Cycle,
-    table: Table,
-    user: AbstractBaseUser | AnonymousUser | None,
-    dry_run: bool,
-) -> ImportReport:
-    """Import the values format: record (create or change) actual values through
-    actual_record, with its checks against each target's rule. A referent may import only rows
-    of the units assigned to them (the others are invalid rows). Empty cells leave the stored
-    data as it is; nothing is deleted. All or nothing, as for the plan."""
-    report = ImportReport(kind=VALUES, year=cycle.year, dry_run=dry_run, rows=len(table.rows))
-    if user is not None and not (permissions.is_controllo(user) or permissions.is_referent(user)):
-        raise PermissionDenied("L'utente non può registrare valori.")
-    scope = editability.edit_scope(cycle)
-    if not scope.values:
-        report.add_invalid(1, "", scope.values_refusal())
-        return report
-    if table.has("regola"):
-        report.add_invalid(1, "", "il file contiene le colonne del piano: importarlo come piano")
-        return report
-    if not _check_columns(table, report, VALUE_COLUMNS, ("periodo", "valore")):
-        return report
-    report.invalid.extend(table.invalid)  # cells with control characters
-    with transaction.atomic():
-        job = _ValuesImport(cycle=cycle, table=table, user=user, report=report)
-        job.scope = scope
-        pending: list[_ValueRow] = []
-        seen: dict[tuple[int, int], int] = {}
-        for sheet_row in table.rows:
-            try:
-                row = job.row(sheet_row, seen)
-            except _RowError as error:
-                report.add_invalid(sheet_row.number, error.column, error.message)
-                continue
-            except _MultipleErrors as errors:
-                for error in errors.errors:
-                    report.add_invalid(sheet_row.number, error.column, error.message)
-                continue
-            if row is None:
-                report.skipped += 1
-                continue
-            target = row.target
-            where = target.unit.name if target.unit else "Ente"
-            label = _show(f"{target.indicator.name} – {where} – {target.text} ({row.period.key})")
-            if row.current is None:
-                report.created += 1
-                report.changes.append(RowChange(row.number, "created", label, row.changes))
-            elif row.changes:
-                report.changed += 1
-                report.changes.append(RowChange(row.number, "changed", label, row.changes))
-            else:
-                report.unchanged += 1
-                continue
-            pending.append(row)
-        if report.invalid or dry_run:
-            return report
-        for row in pending:
-            try:
-                job.apply(row)
-            except ValidationError as error:
-                for column, messages in _error_items(error):
-                    for message in messages:
-                        report.add_invalid(row.number, column, message)
-        if report.invalid:
-            transaction.set_rollback(True)
-            return report
-        report.applied = True
-    return report
 
 
 def _error_items(error: ValidationError) -> list[tuple[str, list[str]]]:
