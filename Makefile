@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 	@# Test tools from the npm registry, pinned in package-lock.json: axe-core (tests/browser/test_accessibility.py)
-	@# and vnu-jar, the Nu Html Checker run with Java 17 (tests/test_html_validity.py); not served by the app
+	@# and vnu-jar, the Nu Html Checker run with Java 17 (tests/config/test_html_validity.py); not served by the app
 	@if command -v npm >/dev/null; then \
 	  [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --ignore-scripts --silent; \
 	else \

@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.utils import IntegrityError, OperationalError
 from django.test import Client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV_VARIABLES = ("DEBUG", "DATABASE_URL", "DATABASE_REPLICA_URL", "MEDIA_ROOT")
 
 

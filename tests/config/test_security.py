@@ -21,7 +21,7 @@ from organization import roles
 from performance.services import imports
 from tests.factories import PASSWORD, UserFactory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_KEY = "Kp3" * 16 + "zQ"  # 50 characters, not the development key
 PRODUCTION_ENV = {
     "DEBUG": "0",

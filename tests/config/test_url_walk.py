@@ -167,7 +167,7 @@ def concrete_url(endpoint: Endpoint, world: dict) -> str:
         pytest.fail(
             f"URL pattern {endpoint.route!r} ({endpoint.name}): no value for {missing}. Add the "
             "parameter to VALUES (same meaning everywhere) or BY_URL (by URL name) in "
-            "tests/test_url_walk.py, and the object it names to the `world` fixture.",
+            "tests/config/test_url_walk.py, and the object it names to the `world` fixture.",
             pytrace=False,
         )
     return "/" + template % values
@@ -313,7 +313,7 @@ def area(endpoint: Endpoint) -> str:
         return "admin"
     pytest.fail(
         f"URL pattern {route!r} ({endpoint.name}) is in no area: classify it in area() of "
-        "tests/test_url_walk.py and say who may open it.",
+        "tests/config/test_url_walk.py and say who may open it.",
         pytrace=False,
     )
 

@@ -46,7 +46,7 @@ from organization import roles
 from organization.models import Cycle, Unit
 from performance.models import Actual, Indicator, Objective, PendingImport, Target
 from performance.services import imports
-from tests.test_imports import (
+from tests.performance.test_imports import (
     confirm,
     make_user,
     rendered,
@@ -60,7 +60,7 @@ from tests.test_imports import (
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "docs" / "samples"
 MEMORY_GOAL = 200 * 1024 * 1024
 TIME_GOAL = 5.0  # seconds of CPU

@@ -32,7 +32,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 PLAN_KEYS = ("codice_target", "codice_obiettivo", "codice_indicatore")
 
 

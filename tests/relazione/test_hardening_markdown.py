@@ -26,7 +26,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 YEAR = 2019
 SECTION_URL = f"/lavoro/{YEAR}/relazione/sezioni/premessa/"
 PREVIEW = f"/lavoro/{YEAR}/relazione/anteprima/"

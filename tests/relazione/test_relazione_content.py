@@ -31,7 +31,7 @@ from reports.services import (
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "fixtures" / "relazione-2019.yaml"
 REFERENCE = ROOT.parent / "shared" / "reference" / "relazione-performance-2019-cciaa-pavia.txt"
 

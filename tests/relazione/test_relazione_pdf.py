@@ -34,7 +34,7 @@ from reports.models_pdf import RelazionePdf
 from reports.services import relazione_load
 from tests.factories import UserFactory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RELAZIONE_2019 = ROOT / "fixtures" / "relazione-2019.yaml"
 YEAR = 2019
 PUBLIC = f"/trasparenza/performance/{YEAR}/relazione.pdf"

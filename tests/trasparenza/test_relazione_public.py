@@ -32,7 +32,7 @@ from tests.factories import CycleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 YEAR = 2019
 PAGE = f"/trasparenza/performance/{YEAR}/"
 PREVIEW = f"/lavoro/{YEAR}/relazione/anteprima/"

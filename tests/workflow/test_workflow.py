@@ -52,7 +52,7 @@ from tests.factories import CycleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 YEAR = 2019
 RI = "registro-imprese"
 S = Cycle.Status
