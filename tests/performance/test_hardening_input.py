@@ -48,10 +48,8 @@ PREVIEW_URL = f"/lavoro/{YEAR}/valori/anteprima/"
 NUL = "\x00"
 
 
-def client_of(people: dict, persona: str) -> Client:
-    client = Client()
-    client.force_login(people[persona])
-    return client
+def client_of(people, persona: str) -> Client:
+    return people.client(persona)
 
 
 def text_of(response) -> str:

@@ -12,17 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from organization import roles
 from performance.dataset import read_dataset
 from reports import rendering, services_pdf
 from reports.models import Relazione, Section
 from reports.models_pdf import RelazionePdf
 from reports.services import relazione_load, section_update
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,23 +52,14 @@ def relazione(cycle_2019) -> Relazione:
     )
 
 
-def _client(group: str) -> Client:
-    roles.roles_sync()
-    user = UserFactory()
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.force_login(user)
-    return client
+@pytest.fixture
+def controllo(personas) -> Client:
+    return personas.client("controllo")
 
 
 @pytest.fixture
-def controllo() -> Client:
-    return _client(roles.CONTROLLO)
-
-
-@pytest.fixture
-def oiv() -> Client:
-    return _client(roles.OIV)
+def oiv(personas) -> Client:
+    return personas.client("oiv")
 
 
 @pytest.fixture(autouse=True)

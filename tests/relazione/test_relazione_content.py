@@ -15,8 +15,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from organization import roles
-from organization.models import Unit
 from performance.dataset import read_dataset
 from reports import selectors
 from reports.models import ContextTable, Relazione, Section
@@ -452,23 +450,13 @@ def test_setup_demo_loads_the_relazione_once(cycle_2019, settings, monkeypatch):
 
 
 @pytest.fixture
-def people(cycle_2019) -> dict:
-    groups = roles.roles_sync()
-    User = get_user_model()
-
-    def person(username: str, group: str | None = None):
-        user = User.objects.create_user(username)
-        if group:
-            user.groups.add(groups[group])
-        return user
-
-    referente = person("referente-test", roles.REFERENTE)
-    Unit.objects.get(cycle=cycle_2019, key="registro-imprese").referents.add(referente)
+def people(personas) -> dict:
+    """The personas (tests/personas.py) under this file's names."""
     return {
-        "controllo": person("controllo-test", roles.CONTROLLO),
-        "oiv": person("oiv-test", roles.OIV),
-        "referente": referente,
-        "senza-ruolo": person("senza-ruolo"),
+        "controllo": personas.controllo,
+        "oiv": personas.oiv,
+        "referente": personas.referent,
+        "senza-ruolo": personas.no_role,
     }
 
 
