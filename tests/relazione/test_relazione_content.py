@@ -785,9 +785,8 @@ def test_a_save_without_the_form_version_is_refused(client, relazione, people):
 # ------------------------------------------------------------------------------------ admin
 
 
-def test_admin_pages_of_the_relazione(client, relazione):
-    admin = get_user_model().objects.create_superuser("amministratore", "a@example.org", "x")
-    client.force_login(admin)
+def test_admin_pages_of_the_relazione(client, relazione, personas):
+    client.force_login(personas.admin)
     premessa = section(relazione, "premessa")
     staff = table(relazione, "organico")
     for url in (
