@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: install run test lint format migrations-check pytest bench load clean
+.PHONY: install run test test-fast lint format migrations-check pytest bench load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 	@# Test tools from the npm registry, pinned in package-lock.json: axe-core (tests/browser/test_accessibility.py)
-	@# and vnu-jar, the Nu Html Checker run with Java 17 (tests/test_html_validity.py); not served by the app
+	@# and vnu-jar, the Nu Html Checker run with Java 17 (tests/config/test_html_validity.py); not served by the app
 	@if command -v npm >/dev/null; then \
 	  [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --ignore-scripts --silent; \
 	else \
@@ -57,6 +57,16 @@ pytest: install
 	$(BIN)/python -m pytest
 
 test: lint migrations-check pytest
+
+# The fast tier (README, «Avvio»): the scoring engine, the loader, the selectors, the values, plan
+# and imports forms and services; no browser, no WeasyPrint, no subprocess, no large uploads.
+FAST_TESTS := $(addprefix tests/performance/,test_scoring_rules.py test_scoring_rows_and_trees.py \
+	test_scoring_properties.py test_relazione_2019.py test_actual_record.py test_selectors.py \
+	test_loader.py test_entry.py test_hardening_input.py test_plan.py test_imports.py \
+	test_rules_registry.py)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not browser" $(FAST_TESTS)
 
 bench: install
 	$(BIN)/python bench/scoring.py

@@ -32,6 +32,15 @@ def cycle_2019(db):
     return Cycle.objects.select_related("organization").get(year=2019)
 
 
+@pytest.fixture
+def personas(cycle_2019):
+    """The people of the tests (tests/personas.py): anonymous, no role, the referent of Registro
+    Imprese and of Promozione, the controllo di gestione, the OIV, an administrator."""
+    from tests.personas import Personas
+
+    return Personas(cycle_2019)
+
+
 @pytest.fixture(scope="session")
 def _media_root(tmp_path_factory):
     return tmp_path_factory.mktemp("media")

@@ -14,12 +14,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.contrib.auth.models import Group
-
-from organization import roles
 from organization.models import Cycle
 from performance.dataset import read_dataset
-from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 YEAR = 2019
@@ -47,20 +43,6 @@ def patch_fast_pdf(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(reports.relazione.pdf, "render_relazione_pdf", render)
     return renders
-
-
-def make_people() -> dict:
-    roles.roles_sync()
-    people = {}
-    for username, group in (
-        ("controllo", roles.CONTROLLO),
-        ("oiv", roles.OIV),
-        ("referente", roles.REFERENTE),
-    ):
-        user = UserFactory(username=f"hv-{username}", first_name=username.title())
-        user.groups.add(Group.objects.get(name=group))
-        people[username] = user
-    return people
 
 
 def make_ready(cycle: Cycle) -> Cycle:

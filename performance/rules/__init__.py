@@ -2,8 +2,8 @@
 
 To add a rule kind: write ``performance/rules/<kind>.py`` with a `Rule` subclass (see
 `performance/rules/base.py` for what it holds, and the other kinds as examples) and add its
-``RULE`` to the tuple below. tests/test_rules_registry.py checks that the plan form, the entry
-form, the import columns, the exports and the summaries handle every kind."""
+``RULE`` to the tuple below. tests/performance/test_rules_registry.py checks that the plan form,
+the entry form, the import columns, the exports and the summaries handle every kind."""
 
 from __future__ import annotations
 

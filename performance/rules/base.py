@@ -247,7 +247,7 @@ class Rule:
     params: ClassVar[tuple[Param, ...]] = ()
     entry_input: ClassVar[str] = "number"  # number | date | done | k_of_n | parts
     # a target of this kind and a value for it as typed in the entry form (by input name):
-    # documentation, and what tests/test_rules_registry.py walks every place with
+    # documentation, and what tests/performance/test_rules_registry.py walks every place with
     example: ClassVar[Mapping[str, Any]] = {}
     example_inputs: ClassVar[Mapping[str, str]] = {}
 

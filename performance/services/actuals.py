@@ -71,7 +71,7 @@ _STORED = {name.removeprefix("value_"): name for name in ACTUAL_VALUE_FIELDS}
 
 class ActualValueArgs(TypedDict, total=False):
     """The types of ``**value`` in ``actual_fields`` and ``actual_record``: the fields of
-    ActualValue (tests/test_actual_record.py checks that the two agree)."""
+    ActualValue (tests/performance/test_actual_record.py checks that the two agree)."""
 
     number: Decimal | None
     date: dt.date | None

@@ -10,7 +10,7 @@ MAX_BRACKETS "[", MAX_ANGLES "<", MAX_BACKTICKS "`" and MAX_BLOCK_LINES lines pe
 a link's text and address are looked for within LINK_SCAN characters (BoundedLinks). Each
 quadratic path then costs at most (its bounded number of triggers) x (a bounded length), and the
 nesting stays far below the recursion limit: the worst inputs within the bounds
-(tests/test_hardening_markdown.py) render in well under a second per section, instead of
+(tests/relazione/test_hardening_markdown.py) render in well under a second per section, instead of
 minutes. The sanitized output is refused when its elements nest deeper than MAX_HTML_DEPTH (raw
 HTML typed in the text: WeasyPrint lays out recursively). A text beyond a bound, or one the
 converter fails on, is not rendered: saving refuses it with the reason in Italian

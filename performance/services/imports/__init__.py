@@ -92,7 +92,7 @@ from performance.services.imports.resources import (
 from performance.services.imports.widgets import _parse_value as _parse_value
 
 # The private helpers imported above as themselves (_number, _text...) are called directly by
-# tests/test_imports.py and tests/test_parsers_properties.py.
+# tests/performance/test_imports.py and tests/performance/test_parsers_properties.py.
 __all__ = [
     "ADMIN_FORMATS",
     "CONTENT_TYPES",

@@ -21,14 +21,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from organization import editability, roles
-from organization.models import Cycle, MeasurementPeriod, Unit
+from organization import editability
+from organization.models import Cycle, MeasurementPeriod
 from performance.dataset import read_dataset
 from performance.models import Actual, Indicator, Objective, StatedFigure, Target
 from performance.selectors import cycle_score, cycle_scored
@@ -47,11 +47,12 @@ from reports.models.workflow import (
 from reports.relazione import services as relazione_services
 from reports.workflow import selectors
 from reports.workflow import services as workflow
-from tests.factories import CycleFactory, UserFactory
+from tests.factories import CycleFactory
+from tests.personas import Personas
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 YEAR = 2019
 RI = "registro-imprese"
 S = Cycle.Status
@@ -98,32 +99,15 @@ def fast_pdf(request, monkeypatch):
     monkeypatch.setattr(reports.relazione.pdf, "render_relazione_pdf", render)
 
 
-def _user(username: str, group: str | None = None, unit_key: str | None = None):
-    user = UserFactory(username=username, first_name=username.title())
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    if unit_key:
-        Unit.objects.get(cycle__year=YEAR, key=unit_key).referents.add(user)
-    return user
-
-
 @pytest.fixture
-def people(cycle_2019) -> dict:
-    roles.roles_sync()
-    return {
-        "anonimo": None,
-        "nessun-ruolo": _user("nessun-ruolo"),
-        "referente-ri": _user("referente-ri", roles.REFERENTE, RI),
-        "controllo": _user("controllo", roles.CONTROLLO),
-        "oiv": _user("oiv", roles.OIV),
-    }
+def people(cycle_2019) -> Personas:
+    """The personas (tests/personas.py), with first names: the records and pages name the actor
+    ("Controllo")."""
+    return Personas(cycle_2019, first_names=True)
 
 
-def client_of(people: dict, persona: str) -> Client:
-    client = Client()
-    if people[persona] is not None:
-        client.force_login(people[persona])
-    return client
+def client_of(people: Personas, persona: str) -> Client:
+    return people.client(persona)
 
 
 @pytest.fixture
@@ -1137,8 +1121,7 @@ def test_a_frozen_version_never_changes_and_the_admin_is_read_only(ready, people
     assert {n: str(getattr(version, n)) for n in RelazioneVersion.CONTENT_FIELDS} == content
     assert workflow.version_verify(version=version).ok
 
-    admin = Client()
-    admin.force_login(UserFactory(username="amministratore", is_staff=True, is_superuser=True))
+    admin = people.client("admin")
     change = f"/admin/reports/relazioneversion/{version.pk}/change/"
     page = admin.get(change)
     assert page.status_code == 200 and 'name="_save"' not in text_of(page)

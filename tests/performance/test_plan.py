@@ -38,18 +38,15 @@ REFUSED = ("anonimo", "senza_ruolo", "referente", "oiv")
 
 
 @pytest.fixture
-def users(db, django_user_model, cycle_2019):
-    groups = roles.roles_sync()
-    out = {"anonimo": None}
-    out["senza_ruolo"] = django_user_model.objects.create_user("senza-ruolo")
-    out["referente"] = django_user_model.objects.create_user("referente-ri")
-    out["referente"].groups.add(groups[roles.REFERENTE])
-    Unit.objects.get(cycle=cycle_2019, key="registro-imprese").referents.add(out["referente"])
-    out["controllo"] = django_user_model.objects.create_user("controllo")
-    out["controllo"].groups.add(groups[roles.CONTROLLO])
-    out["oiv"] = django_user_model.objects.create_user("oiv")
-    out["oiv"].groups.add(groups[roles.OIV])
-    return out
+def users(personas) -> dict:
+    """The personas (tests/personas.py) under this file's names."""
+    return {
+        "anonimo": personas.anonymous,
+        "senza_ruolo": personas.no_role,
+        "referente": personas.referent,
+        "controllo": personas.controllo,
+        "oiv": personas.oiv,
+    }
 
 
 @pytest.fixture

@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from organization import roles
 from performance.services import imports
 from tests.factories import PASSWORD, UserFactory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_KEY = "Kp3" * 16 + "zQ"  # 50 characters, not the development key
 PRODUCTION_ENV = {
     "DEBUG": "0",
@@ -213,12 +211,9 @@ def test_no_view_is_exempt_from_csrf():
 
 
 @pytest.mark.django_db
-def test_a_post_without_the_csrf_token_is_refused_in_italian(cycle_2019):
-    roles.roles_sync()
-    user = UserFactory()
-    user.groups.add(Group.objects.get(name=roles.CONTROLLO))
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
+def test_a_post_without_the_csrf_token_is_refused_in_italian(personas):
+    user = personas.controllo
+    client = personas.client("controllo", enforce_csrf_checks=True)
     response = client.post("/lavoro/2019/valori/registro-imprese/consuntivo/", {})
     assert response.status_code == 403
     assert "Il modulo non può essere inviato" in response.content.decode()
@@ -366,14 +361,9 @@ def test_a_request_body_over_the_limit_is_refused_before_it_is_read(settings):
 
 
 @pytest.fixture
-def controllo_client(cycle_2019, tmp_path, settings):
+def controllo_client(personas, tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path
-    roles.roles_sync()
-    user = UserFactory()
-    user.groups.add(Group.objects.get(name=roles.CONTROLLO))
-    client = Client()
-    client.force_login(user)
-    return client
+    return personas.client("controllo")
 
 
 @pytest.mark.django_db

@@ -32,16 +32,17 @@ def url(model, view: str, *args) -> str:
 
 
 @pytest.fixture
-def superuser_client(client):
-    client.force_login(UserFactory(username="superutente", is_staff=True, is_superuser=True))
+def superuser_client(client, personas):
+    client.force_login(personas.admin)
     return client
 
 
 @pytest.fixture
-def oiv_client(client):
-    groups = roles.roles_sync()
-    user = UserFactory(username="valutatore", is_staff=True)
-    user.groups.add(groups[roles.OIV])
+def oiv_client(client, personas):
+    """The OIV persona (tests/personas.py), given access to the admin (is_staff)."""
+    user = personas.oiv
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
     client.force_login(user)
     return client
 

@@ -26,10 +26,10 @@ from performance import forms_plan, json_input, parsing, scoring
 from performance.forms import parse_row
 from performance.models import Actual, Indicator, Perspective, Target
 from reports.models.workflow import CycleTransition, Remark
-from tests import test_workflow
 from tests.factories import PASSWORD, UserFactory
-from tests.test_entry import opened_form as entry_form_data
-from tests.test_workflow import advance
+from tests.performance.test_entry import opened_form as entry_form_data
+from tests.workflow import test_workflow
+from tests.workflow.test_workflow import advance
 
 pytestmark = pytest.mark.django_db
 
@@ -48,10 +48,8 @@ PREVIEW_URL = f"/lavoro/{YEAR}/valori/anteprima/"
 NUL = "\x00"
 
 
-def client_of(people: dict, persona: str) -> Client:
-    client = Client()
-    client.force_login(people[persona])
-    return client
+def client_of(people, persona: str) -> Client:
+    return people.client(persona)
 
 
 def text_of(response) -> str:

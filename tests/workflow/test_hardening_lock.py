@@ -20,8 +20,8 @@ from performance.services import actual_record
 from performance.services import plan as plan_services
 from reports.workflow import selectors
 from reports.workflow import services as workflow
-from tests.test_admin import form_data, set_status, superuser_client, url  # noqa: F401
-from tests.test_workflow import (  # noqa: F401
+from tests.config.test_admin import form_data, set_status, superuser_client, url  # noqa: F401
+from tests.workflow.test_workflow import (  # noqa: F401
     REVIEW,
     S,
     advance,
@@ -314,7 +314,7 @@ def test_changes_while_reopened_are_listed_and_the_new_submission_records_the_ne
     submitted,  # noqa: F811
     people,  # noqa: F811
 ):
-    from tests.test_workflow import ri_target
+    from tests.workflow.test_workflow import ri_target
 
     target = ri_target()
     objective = target.indicator.objective

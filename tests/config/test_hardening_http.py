@@ -16,13 +16,11 @@ import io
 import logging
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from organization import roles
 from organization.models import Cycle
 from reports.models.pdf import RelazionePdf
 from tests.factories import UserFactory
@@ -30,16 +28,6 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 YEAR = 2019
-
-
-def _signed_in(group: str | None = roles.CONTROLLO) -> Client:
-    roles.roles_sync()
-    user = UserFactory()
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _private(response) -> bool:
@@ -65,18 +53,18 @@ def _private(response) -> bool:
         "/admin/",
     ],
 )
-def test_workspace_pages_and_exports_are_private_and_not_stored(cycle_2019, url):
-    client = _signed_in()
+def test_workspace_pages_and_exports_are_private_and_not_stored(cycle_2019, personas, url):
+    client = personas.client("controllo")
     if url == "/admin/":
-        client.force_login(UserFactory(is_staff=True, is_superuser=True))
+        client.force_login(personas.admin)
     response = client.get(url)
     assert response.status_code == 200, url
     assert _private(response), (url, response.get("Cache-Control"))
 
 
-def test_a_stored_pdf_download_is_private_and_not_stored(cycle_2019):
+def test_a_stored_pdf_download_is_private_and_not_stored(cycle_2019, personas):
     job = _done_job(cycle_2019)
-    response = _signed_in().get(f"/lavoro/{YEAR}/relazione/pdf/{job.pk}/scarica/")
+    response = personas.client("controllo").get(f"/lavoro/{YEAR}/relazione/pdf/{job.pk}/scarica/")
     assert response.status_code == 200
     assert _private(response)
 
@@ -88,8 +76,8 @@ def test_the_log_in_and_its_redirects_are_not_stored_either(db, url):
     assert _private(response)
 
 
-def test_a_signed_in_user_gets_private_responses_outside_the_workspace_too(cycle_2019):
-    response = _signed_in().get("/")  # the redirect to the public index
+def test_a_signed_in_user_gets_private_responses_outside_the_workspace_too(cycle_2019, personas):
+    response = personas.client("controllo").get("/")  # the redirect to the public index
     assert response.status_code == 302
     assert _private(response)
 
@@ -106,11 +94,11 @@ def _done_job(cycle: Cycle) -> RelazionePdf:
 
 
 @pytest.mark.parametrize("signed_in", [False, True])
-def test_public_pages_keep_their_own_caching_and_etag(cycle_2019, signed_in):
+def test_public_pages_keep_their_own_caching_and_etag(cycle_2019, personas, signed_in):
     cycle_2019.status = Cycle.Status.PUBLISHED
     cycle_2019.save()
     job = _done_job(cycle_2019)
-    client = _signed_in() if signed_in else Client()
+    client = personas.client("controllo") if signed_in else Client()
     pdf = client.get(f"/trasparenza/performance/{YEAR}/relazione.pdf")
     assert pdf.status_code == 200
     assert pdf["Cache-Control"] == "public, max-age=300"
@@ -172,8 +160,8 @@ def console():
         handler.setStream(stream)
 
 
-def test_a_403_is_logged_on_one_line_without_the_traceback(cycle_2019, console):
-    response = _signed_in(roles.OIV).get(f"/lavoro/{YEAR}/relazione/")
+def test_a_403_is_logged_on_one_line_without_the_traceback(cycle_2019, personas, console):
+    response = personas.client("oiv").get(f"/lavoro/{YEAR}/relazione/")
     assert response.status_code == 403
     lines = [line for line in console.getvalue().splitlines() if line.strip()]
     forbidden = [line for line in lines if "Forbidden (Permission denied)" in line]
@@ -192,14 +180,14 @@ def test_a_bad_host_is_logged_on_one_line(db, console):
     assert len([line for line in text.splitlines() if line.strip()]) == 1
 
 
-def test_a_500_keeps_its_traceback(cycle_2019, console, monkeypatch):
+def test_a_500_keeps_its_traceback(cycle_2019, personas, console, monkeypatch):
     from reports.trasparenza import views as views_public
 
     def broken(*args, **kwargs):
         raise RuntimeError("difetto di prova")
 
     monkeypatch.setattr(views_public, "relazione_context", broken)
-    client = _signed_in()
+    client = personas.client("controllo")
     client.raise_request_exception = False
     response = client.get(f"/lavoro/{YEAR}/relazione/anteprima/")
     assert response.status_code == 500

@@ -43,10 +43,10 @@ from django.test import Client
 from django.utils import timezone
 
 from organization import roles
-from organization.models import Cycle, Unit
+from organization.models import Cycle
 from performance.models import Actual, Indicator, Objective, PendingImport, Target
 from performance.services import imports
-from tests.test_imports import (
+from tests.performance.test_imports import (
     confirm,
     make_user,
     rendered,
@@ -60,7 +60,7 @@ from tests.test_imports import (
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "docs" / "samples"
 MEMORY_GOAL = 200 * 1024 * 1024
 TIME_GOAL = 5.0  # seconds of CPU
@@ -73,15 +73,13 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture
-def controllo(db):
-    return make_user(roles.roles_sync(), "controllo", roles.CONTROLLO)
+def controllo(personas):
+    return personas.controllo
 
 
 @pytest.fixture
-def referent(db, cycle_2019):
-    user = make_user(roles.roles_sync(), "referente-ri", roles.REFERENTE)
-    Unit.objects.get(cycle=cycle_2019, key="registro-imprese").referents.add(user)
-    return user
+def referent(personas):
+    return personas.referent
 
 
 # ---------------------------------------------------------------------- files, written by hand

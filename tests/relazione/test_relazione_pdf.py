@@ -35,8 +35,9 @@ from reports.relazione import pdf
 from reports.relazione import pdf_jobs as services_pdf
 from reports.relazione.services import relazione_load
 from tests.factories import UserFactory
+from tests.personas import Personas
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RELAZIONE_2019 = ROOT / "fixtures" / "relazione-2019.yaml"
 YEAR = 2019
 PUBLIC = f"/trasparenza/performance/{YEAR}/relazione.pdf"
@@ -72,16 +73,17 @@ def client_for(account=None) -> Client:
     return client
 
 
+# this file's names for the personas (tests/personas.py); its referent is Promozione's
+PERSONAS = {
+    "controllo": "controllo",
+    "oiv": "oiv",
+    "referente": "referente-altro",
+    "senza-ruolo": "nessun-ruolo",
+}
+
+
 def persona(name: str, cycle: Cycle):
-    if name == "controllo":
-        return user("controllo", roles.CONTROLLO)
-    if name == "oiv":
-        return user("oiv", roles.OIV)
-    if name == "referente":
-        return user("referente", roles.REFERENTE, Unit.objects.get(cycle=cycle, key="promozione"))
-    if name == "senza-ruolo":
-        return user("senza-ruolo")
-    raise ValueError(name)
+    return Personas(cycle)[PERSONAS[name]]
 
 
 def done_job(cycle: Cycle, content: bytes = FAKE_PDF, *, is_draft: bool = False) -> RelazionePdf:

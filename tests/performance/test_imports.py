@@ -32,7 +32,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 PLAN_KEYS = ("codice_target", "codice_obiettivo", "codice_indicatore")
 
 
@@ -57,26 +57,25 @@ def make_user(groups, username, group=None):
     return user
 
 
+# the personas (tests/personas.py)
 @pytest.fixture
-def controllo(groups):
-    return make_user(groups, "controllo", roles.CONTROLLO)
-
-
-@pytest.fixture
-def oiv(groups):
-    return make_user(groups, "oiv", roles.OIV)
+def controllo(personas):
+    return personas.controllo
 
 
 @pytest.fixture
-def no_role(groups):
-    return make_user(groups, "senza-ruolo")
+def oiv(personas):
+    return personas.oiv
 
 
 @pytest.fixture
-def referent(groups, cycle_2019):
-    user = make_user(groups, "referente-ri", roles.REFERENTE)
-    Unit.objects.get(cycle=cycle_2019, key="registro-imprese").referents.add(user)
-    return user
+def no_role(personas):
+    return personas.no_role
+
+
+@pytest.fixture
+def referent(personas):
+    return personas.referent
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -23,6 +23,7 @@ from reports.models.workflow import RelazioneVersion
 from reports.workflow import services as workflow
 from tests import hardening
 from tests.hardening import YEAR, S, body
+from tests.personas import Personas
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,8 @@ def fast_pdf(monkeypatch):
 
 @pytest.fixture
 def people(cycle_2019):
-    return hardening.make_people()
+    """The personas (tests/personas.py), with first names ("Controllo", "Oiv")."""
+    return Personas(cycle_2019, first_names=True)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.utils import IntegrityError, OperationalError
 from django.test import Client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV_VARIABLES = ("DEBUG", "DATABASE_URL", "DATABASE_REPLICA_URL", "MEDIA_ROOT")
 
 
@@ -100,13 +100,10 @@ def test_a_lost_database_gives_the_503_page_and_the_next_request_works(cycle_201
 
 
 @pytest.mark.django_db
-def test_a_lost_database_on_a_json_endpoint_answers_json(cycle_2019, monkeypatch):
+def test_a_lost_database_on_a_json_endpoint_answers_json(personas, monkeypatch):
     from performance.views import entry
-    from tests.factories import UserFactory
 
-    user = UserFactory(is_superuser=True)
-    client = Client()
-    client.force_login(user)
+    client = personas.client("admin")
     monkeypatch.setattr(entry, "cycle_for", _refuse)
     response = client.post(
         "/lavoro/2019/valori/anteprima/",
@@ -144,14 +141,11 @@ def test_other_database_errors_are_a_500_in_italian(cycle_2019, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_error_pages_are_in_italian(cycle_2019):
-    from tests.factories import UserFactory
-
+def test_error_pages_are_in_italian(personas):
     missing = Client().get("/non-esiste/")
     assert missing.status_code == 404
     assert "Pagina non trovata" in missing.content.decode()
-    client = Client()
-    client.force_login(UserFactory())
+    client = personas.client("nessun-ruolo")
     refused = client.get("/lavoro/")
     assert refused.status_code == 403
     text = refused.content.decode()

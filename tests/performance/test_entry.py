@@ -11,14 +11,13 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from organization import roles
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import scoring, selectors, selectors_entry
 from performance.forms import actual_inputs
@@ -30,7 +29,6 @@ from performance.services.entry import (
     UnitValuesInvalid,
     unit_values_record,
 )
-from tests.factories import UserFactory
 
 YEAR = 2019
 RI = "registro-imprese"
@@ -47,33 +45,8 @@ T_EXCLUDED = 64  # excluded row of Registro Imprese
 # ------------------------------------------------------------------------------------ personas
 
 
-def _user(username: str, group: str | None = None, unit_key: str | None = None):
-    roles.roles_sync()
-    user = UserFactory(username=username, first_name="", last_name="")
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    if unit_key:
-        Unit.objects.get(cycle__year=YEAR, key=unit_key).referents.add(user)
-    return user
-
-
-@pytest.fixture
-def personas(cycle_2019) -> dict:
-    return {
-        "anonimo": None,
-        "nessun-ruolo": _user("nessun-ruolo"),
-        "referente-ri": _user("referente-ri", roles.REFERENTE, RI),
-        "referente-altro": _user("referente-promozione", roles.REFERENTE, "promozione"),
-        "controllo": _user("controllo", roles.CONTROLLO),
-        "oiv": _user("oiv", roles.OIV),
-    }
-
-
-def _client(personas: dict, name: str, **kwargs) -> Client:
-    client = Client(**kwargs)
-    if personas[name] is not None:
-        client.force_login(personas[name])
-    return client
+def _client(personas, name: str, **kwargs) -> Client:
+    return personas.client(name, **kwargs)
 
 
 def form_url(unit_key: str = RI, period_key: str = "consuntivo") -> str:

@@ -15,7 +15,7 @@ from organization.models import Cycle
 from performance.models import Actual, Target
 from performance.services import imports
 from tests.factories import UserFactory
-from tests.test_imports import rendered, value_row
+from tests.performance.test_imports import rendered, value_row
 
 pytestmark = pytest.mark.django_db
 

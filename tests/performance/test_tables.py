@@ -33,26 +33,25 @@ def _user(username: str, group: str | None = None):
     return user
 
 
+# the personas (tests/personas.py)
 @pytest.fixture
-def controllo(cycle_2019):
-    return _user("controllo-test", roles.CONTROLLO)
-
-
-@pytest.fixture
-def oiv(cycle_2019):
-    return _user("oiv-test", roles.OIV)
+def controllo(personas):
+    return personas.controllo
 
 
 @pytest.fixture
-def referente(cycle_2019):
-    user = _user("referente-ri-test", roles.REFERENTE)
-    Unit.objects.get(cycle=cycle_2019, key="registro-imprese").referents.add(user)
-    return user
+def oiv(personas):
+    return personas.oiv
 
 
 @pytest.fixture
-def no_role(cycle_2019):
-    return _user("nessun-ruolo")
+def referente(personas):
+    return personas.referent
+
+
+@pytest.fixture
+def no_role(personas):
+    return personas.no_role
 
 
 @pytest.fixture

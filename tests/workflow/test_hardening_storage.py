@@ -18,6 +18,7 @@ from reports.models.workflow import CycleTransition, RelazioneVersion
 from reports.workflow import services as workflow
 from tests import hardening
 from tests.hardening import YEAR, S
+from tests.personas import Personas
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,8 @@ def renders(monkeypatch):
 
 @pytest.fixture
 def people(cycle_2019):
-    return hardening.make_people()
+    """The personas (tests/personas.py), with first names ("Controllo", "Oiv")."""
+    return Personas(cycle_2019, first_names=True)
 
 
 @pytest.fixture

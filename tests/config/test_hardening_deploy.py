@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_security import run_production
+from tests.config.test_security import run_production
 
 CHECK = ["manage.py", "check", "--deploy", "--fail-level", "WARNING"]
 

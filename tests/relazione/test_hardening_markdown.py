@@ -12,22 +12,19 @@ import time
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from organization import roles
 from performance.dataset import read_dataset
 from reports.models import Relazione, Section
 from reports.models.pdf import RelazionePdf
 from reports.relazione import pdf_jobs as services_pdf
 from reports.relazione import rendering
 from reports.relazione.services import relazione_load, section_update
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 YEAR = 2019
 SECTION_URL = f"/lavoro/{YEAR}/relazione/sezioni/premessa/"
 PREVIEW = f"/lavoro/{YEAR}/relazione/anteprima/"
@@ -56,23 +53,14 @@ def relazione(cycle_2019) -> Relazione:
     )
 
 
-def _client(group: str) -> Client:
-    roles.roles_sync()
-    user = UserFactory()
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.force_login(user)
-    return client
+@pytest.fixture
+def controllo(personas) -> Client:
+    return personas.client("controllo")
 
 
 @pytest.fixture
-def controllo() -> Client:
-    return _client(roles.CONTROLLO)
-
-
-@pytest.fixture
-def oiv() -> Client:
-    return _client(roles.OIV)
+def oiv(personas) -> Client:
+    return personas.client("oiv")
 
 
 @pytest.fixture(autouse=True)

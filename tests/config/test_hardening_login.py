@@ -3,7 +3,7 @@ address, so from one address an attacker could try 4 passwords on each of many u
 minutes, and guesses spread over many addresses were never stopped. Now, besides the pair's
 limit (AXES_FAILURE_LIMIT), one address is locked after AXES_IP_FAILURE_LIMIT failures whatever
 the user names, and one user name after AXES_USERNAME_FAILURE_LIMIT failures whatever the
-addresses (config/login_limits.py). The pair's own tests are in tests/test_security.py."""
+addresses (config/login_limits.py). The pair's own tests are in tests/config/test_security.py."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from organization import roles
-from organization.models import Unit
 from performance.dataset import read_dataset
 from reports.models import ContextTable, Relazione, Section
 from reports.relazione import selectors
@@ -31,7 +29,7 @@ from reports.relazione.services import (
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "fixtures" / "relazione-2019.yaml"
 REFERENCE = ROOT.parent / "shared" / "reference" / "relazione-performance-2019-cciaa-pavia.txt"
 
@@ -452,23 +450,13 @@ def test_setup_demo_loads_the_relazione_once(cycle_2019, settings, monkeypatch):
 
 
 @pytest.fixture
-def people(cycle_2019) -> dict:
-    groups = roles.roles_sync()
-    User = get_user_model()
-
-    def person(username: str, group: str | None = None):
-        user = User.objects.create_user(username)
-        if group:
-            user.groups.add(groups[group])
-        return user
-
-    referente = person("referente-test", roles.REFERENTE)
-    Unit.objects.get(cycle=cycle_2019, key="registro-imprese").referents.add(referente)
+def people(personas) -> dict:
+    """The personas (tests/personas.py) under this file's names."""
     return {
-        "controllo": person("controllo-test", roles.CONTROLLO),
-        "oiv": person("oiv-test", roles.OIV),
-        "referente": referente,
-        "senza-ruolo": person("senza-ruolo"),
+        "controllo": personas.controllo,
+        "oiv": personas.oiv,
+        "referente": personas.referent,
+        "senza-ruolo": personas.no_role,
     }
 
 
@@ -797,9 +785,8 @@ def test_a_save_without_the_form_version_is_refused(client, relazione, people):
 # ------------------------------------------------------------------------------------ admin
 
 
-def test_admin_pages_of_the_relazione(client, relazione):
-    admin = get_user_model().objects.create_superuser("amministratore", "a@example.org", "x")
-    client.force_login(admin)
+def test_admin_pages_of_the_relazione(client, relazione, personas):
+    client.force_login(personas.admin)
     premessa = section(relazione, "premessa")
     staff = table(relazione, "organico")
     for url in (

@@ -26,7 +26,6 @@ from html.parser import HTMLParser
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.test import Client
@@ -34,14 +33,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django.utils.regex_helper import normalize
 
-from organization import roles
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance.dataset import read_dataset
 from performance.models import Actual, Indicator, Objective, Perspective, StrategicObjective, Target
 from reports.models import ContextTable, Section
 from reports.models.workflow import Remark
 from reports.relazione.services import relazione_load
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -167,7 +164,7 @@ def concrete_url(endpoint: Endpoint, world: dict) -> str:
         pytest.fail(
             f"URL pattern {endpoint.route!r} ({endpoint.name}): no value for {missing}. Add the "
             "parameter to VALUES (same meaning everywhere) or BY_URL (by URL name) in "
-            "tests/test_url_walk.py, and the object it names to the `world` fixture.",
+            "tests/config/test_url_walk.py, and the object it names to the `world` fixture.",
             pytrace=False,
         )
     return "/" + template % values
@@ -177,7 +174,7 @@ def concrete_url(endpoint: Endpoint, world: dict) -> str:
 
 
 @pytest.fixture
-def world(cycle_2019, tmp_path, settings) -> dict:
+def world(cycle_2019, personas, tmp_path, settings) -> dict:
     """The 2019 cycle published, with its Relazione and a stored PDF; a value of every kind of
     object the patterns name; the personas."""
     from reports.models.pdf import RelazionePdf
@@ -204,18 +201,8 @@ def world(cycle_2019, tmp_path, settings) -> dict:
     unit = Unit.objects.get(cycle=cycle_2019, key=RI)
     target = Target.objects.filter(unit=unit).order_by("pk").first()
 
-    roles.roles_sync()
-    personas: dict[str, User | None] = {"anonimo": None, "nessun-ruolo": UserFactory()}
-    for name, group in (
-        ("referente-ri", roles.REFERENTE),
-        ("controllo", roles.CONTROLLO),
-        ("oiv", roles.OIV),
-    ):
-        user = UserFactory(username=name)
-        user.groups.add(Group.objects.get(name=group))
-        personas[name] = user
-    unit.referents.add(personas["referente-ri"])
-    personas["admin"] = UserFactory(username="admin", is_staff=True, is_superuser=True)
+    for persona in PERSONAS:  # every walker exists before the walk (tests/personas.py)
+        personas[persona]
     remark = Remark.objects.create(
         cycle=cycle_2019,
         objective=target.indicator.objective,
@@ -313,7 +300,7 @@ def area(endpoint: Endpoint) -> str:
         return "admin"
     pytest.fail(
         f"URL pattern {route!r} ({endpoint.name}) is in no area: classify it in area() of "
-        "tests/test_url_walk.py and say who may open it.",
+        "tests/config/test_url_walk.py and say who may open it.",
         pytrace=False,
     )
 
@@ -459,11 +446,7 @@ ENDS_THE_SESSION = {"logout", "admin:logout"}
 
 
 def _client(world: dict, persona: str) -> Client:
-    client = Client()
-    user = world["personas"][persona]
-    if user is not None:
-        client.force_login(user)
-    return client
+    return world["personas"].client(persona)
 
 
 def data_snapshot() -> dict[str, int]:

@@ -22,20 +22,17 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from organization import roles
 from organization.models import MeasurementPeriod, Unit
 from performance import forms as entry_forms
 from performance import forms_plan, json_input, parsing, scoring
 from performance.models import Target
 from performance.parsing import ParseError, parse_bool, parse_date, parse_k_of_n, parse_number
 from performance.services import imports
-from tests.factories import UserFactory
 
 # Text as people type and paste it: digits, separators, signs, Italian words, any Unicode.
 ITALIAN_BITS = st.sampled_from(
@@ -525,10 +522,10 @@ def _import_or_validation_error(function, **kwargs) -> None:
 
 
 @pytest.mark.django_db
-def test_plan_import_of_arbitrary_cells_never_raises(cycle_2019):
+def test_plan_import_of_arbitrary_cells_never_raises(cycle_2019, personas):
     rows = imports.plan_rows(cycle=cycle_2019)
     columns = list(imports.PLAN_COLUMNS)
-    user = UserFactory(is_superuser=True)
+    user = personas.admin
 
     @DB_SETTINGS
     @given(data=st.data())
@@ -542,11 +539,11 @@ def test_plan_import_of_arbitrary_cells_never_raises(cycle_2019):
 
 
 @pytest.mark.django_db
-def test_values_import_of_arbitrary_cells_never_raises(cycle_2019):
+def test_values_import_of_arbitrary_cells_never_raises(cycle_2019, personas):
     period = MeasurementPeriod.objects.get(cycle=cycle_2019, is_final=True)
     rows = imports.values_rows(cycle=cycle_2019, period=period)
     columns = list(imports.VALUE_COLUMNS)
-    user = UserFactory(is_superuser=True)
+    user = personas.admin
 
     @DB_SETTINGS
     @given(data=st.data())
@@ -645,14 +642,8 @@ def test_context_table_form_never_raises(title, footnotes, cells, columns, versi
 
 
 @pytest.fixture
-def referent_client(cycle_2019) -> Client:
-    roles.roles_sync()
-    user = UserFactory()
-    user.groups.add(Group.objects.get(name=roles.REFERENTE))
-    Unit.objects.get(cycle=cycle_2019, key="registro-imprese").referents.add(user)
-    client = Client()
-    client.force_login(user)
-    return client
+def referent_client(personas) -> Client:
+    return personas.client("referente-ri")
 
 
 FORM_URL = "/lavoro/2019/valori/registro-imprese/consuntivo/"

@@ -32,7 +32,7 @@ from tests.factories import CycleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 YEAR = 2019
 PAGE = f"/trasparenza/performance/{YEAR}/"
 PREVIEW = f"/lavoro/{YEAR}/relazione/anteprima/"
@@ -247,14 +247,9 @@ def test_only_the_published_status_is_public(cycle_2019, status):
 
 
 @pytest.mark.parametrize("persona", ["controllo", "oiv", "referente"])
-def test_staff_preview_any_cycle_with_a_draft_banner(cycle_2019, persona):
-    account = {
-        "controllo": lambda: user("controllo", roles.CONTROLLO),
-        "oiv": lambda: user("oiv", roles.OIV),
-        "referente": lambda: user(
-            "referente", roles.REFERENTE, Unit.objects.get(cycle=cycle_2019, key="promozione")
-        ),
-    }[persona]()
+def test_staff_preview_any_cycle_with_a_draft_banner(cycle_2019, personas, persona):
+    # the personas of tests/personas.py; the referent is Promozione's
+    account = personas[{"referente": "referente-altro"}.get(persona, persona)]
     response, html = page(PREVIEW, account)
     assert response.status_code == 200
     assert "bozza-banner" in response.content.decode()
@@ -263,18 +258,18 @@ def test_staff_preview_any_cycle_with_a_draft_banner(cycle_2019, persona):
     assert "is-draft" in response.content.decode()
 
 
-def test_preview_is_refused_to_others(cycle_2019):
+def test_preview_is_refused_to_others(cycle_2019, personas):
     anonymous = Client().get(PREVIEW)
     assert anonymous.status_code == 302 and "/accedi/" in anonymous["Location"]
-    assert client_for(user("nessuno")).get(PREVIEW).status_code == 403
+    assert client_for(personas.no_role).get(PREVIEW).status_code == 403
     other = CycleFactory(year=2032, organization=cycle_2019.organization)
     unit = Unit.objects.create(cycle=other, key="altro", name="Altro", kind="servizio")
     foreign = user("referente-altrove", roles.REFERENTE, unit)
     assert client_for(foreign).get(PREVIEW).status_code == 403
 
 
-def test_preview_of_a_published_cycle_links_the_public_page(published):
-    response, html = page(PREVIEW, user("controllo", roles.CONTROLLO))
+def test_preview_of_a_published_cycle_links_the_public_page(published, personas):
+    response, html = page(PREVIEW, personas.controllo)
     assert response.status_code == 200
     assert "Anteprima" in html.text and "is-draft" not in response.content.decode()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV_VARIABLES = ("DEBUG", "DATABASE_URL", "DATABASE_REPLICA_URL", "MEDIA_ROOT", "CACHE_URL")
 PDF_FILE = "relazioni/2019/versioni/relazione-performance-2019-v1.pdf"
 
