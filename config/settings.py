@@ -179,7 +179,7 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 PDF_RENDER_INLINE_THREAD = env_bool("PDF_RENDER_INLINE_THREAD", DEBUG)
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
 
-# The workflow (reports/workflow/services.py). Optional PAdES signature (pyHanko) of the PDFs frozen
+# The workflow (reports/workflow/services/). Optional PAdES signature (pyHanko) of the PDFs frozen
 # at validation: paths of the signer's key and certificate (PEM or DER), optional intermediate
 # certificates, the key's passphrase. Empty: the PDFs are not signed.
 PDF_SIGNING_KEY = os.environ.get("PDF_SIGNING_KEY", "")
