@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -10,7 +10,7 @@ from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm, ExportForm, ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
-from organization import permissions
+from organization import concurrency, permissions
 from organization.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
 from organization.models import Cycle
 from performance.models import (
@@ -322,11 +322,12 @@ class ActualAdminForm(forms.ModelForm):
             current = Actual.objects.filter(pk=self.instance.pk).values_list("version", flat=True)
             current = current.first()
             if seen is None or current != seen:
-                raise ValidationError(
+                raise concurrency.StaleError(
                     "Valore rilevato: è stato modificato da un altro utente dopo l'apertura di "
                     f"questa pagina (versione {current}, la pagina mostrava la versione "
                     f"{seen if seen is not None else '?'}). Nulla è stato salvato: ricaricare la "
-                    "pagina per vedere il valore attuale."
+                    "pagina per vedere il valore attuale.",
+                    current=current,
                 )
         return cleaned
 
