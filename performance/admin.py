@@ -1,13 +1,16 @@
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm, ExportForm, ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
-from organization import permissions
+from organization import concurrency, permissions
 from organization.admin_lock import CycleLockedAdmin, CycleLockedInline, LockPath
 from organization.models import Cycle
 from performance.models import (
@@ -25,6 +28,15 @@ from performance.services.imports import (
     ImportFileError,
     PlanResource,
     ValuesResource,
+)
+from performance.services.imports.pending import (
+    MISSING,
+    ImportRefused,
+    pending_claim,
+    pending_create,
+    pending_finish,
+    pending_get,
+    pending_path,
 )
 
 # How each model of the plan and of the values reaches its cycle (and objective), for the
@@ -154,6 +166,7 @@ class CycleImportForm(ImportForm):
 
 class CycleConfirmImportForm(ConfirmImportForm):
     cycle = forms.ModelChoiceField(queryset=Cycle.objects.all(), widget=forms.HiddenInput)
+    pending_token = forms.CharField(widget=forms.HiddenInput)  # the PendingImport to claim
 
 
 class FormatImportExportMixin(ImportExportMixin):
@@ -196,10 +209,80 @@ class FormatImportExportMixin(ImportExportMixin):
         super().add_data_read_fail_error_to_form(form, e)
 
     def get_confirm_form_initial(self, request, import_form):
+        """After a dry run without errors: the file also becomes a PendingImport, as on the
+        workspace pages, whose token the confirmation carries and claims."""
         initial = super().get_confirm_form_initial(request, import_form)
         if import_form is not None:
-            initial["cycle"] = import_form.cleaned_data["cycle"].pk
+            cycle = import_form.cleaned_data["cycle"]
+            initial["cycle"] = cycle.pk
+            upload = import_form.cleaned_data["import_file"]
+            upload.seek(0)
+            pending = pending_create(
+                user=request.user,
+                cycle=cycle,
+                kind=self.pending_kind,
+                filename=upload.name,
+                content=upload.read(),
+            )
+            initial["pending_token"] = pending.token
         return initial
+
+    def _changelist(self):
+        return HttpResponseRedirect(
+            reverse(
+                "admin:{}_{}_changelist".format(*self.get_model_info()),
+                current_app=self.admin_site.name,
+            )
+        )
+
+    def process_import(self, request, **kwargs):
+        """The confirmation claims the PendingImport of the dry run first (one conditional
+        update, performance.services.imports.pending.pending_claim): of two confirmations of the
+        same file exactly one applies it, the other gets the Italian reason ("Importazione già
+        applicata", "già in corso") and writes nothing. The writes and the row's "applied" are
+        committed together."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        confirm_form = self.create_confirm_form(request)
+        if not confirm_form.is_valid():
+            return super().process_import(request, **kwargs)  # the form with its errors
+        pending = pending_get(
+            token=confirm_form.cleaned_data["pending_token"],
+            user=request.user,
+            cycle=confirm_form.cleaned_data["cycle"],
+        )
+        if pending is None or pending.kind != self.pending_kind:
+            messages.error(request, MISSING)
+            return self._changelist()
+        try:
+            pending_claim(pending)
+        except ImportRefused as error:
+            for message in error.messages:
+                messages.error(request, message)
+            return self._changelist()
+        request._pending_import = pending
+        try:
+            with transaction.atomic():
+                response = super().process_import(request, **kwargs)
+        except BaseException as error:
+            pending_finish(
+                pending, state=PendingImport.State.FAILED, outcome=f"errore: {type(error).__name__}"
+            )
+            raise
+        finally:
+            pending_path(pending).unlink(missing_ok=True)
+        if pending.state == PendingImport.State.APPLYING:  # not applied (invalid rows now)
+            pending_finish(pending, state=PendingImport.State.FAILED, outcome="righe non valide")
+        return response
+
+    def process_result(self, result, request):
+        pending = getattr(request, "_pending_import", None)
+        if pending is not None and not (result.has_errors() or result.has_validation_errors()):
+            totals = ", ".join(f"{key}: {value}" for key, value in result.totals.items() if value)
+            pending_finish(
+                pending, state=PendingImport.State.APPLIED, outcome=f"amministrazione; {totals}"
+            )
+        return super().process_result(result, request)
 
 
 @admin.register(Target)
@@ -212,6 +295,7 @@ class TargetAdmin(CycleLockedAdmin, FormatImportExportMixin, SimpleHistoryAdmin)
     autocomplete_fields = ["indicator", "unit", "office"]
     inlines = [ActualInline]
     resource_classes = [PlanResource]
+    pending_kind = PendingImport.Kind.PLAN
 
     @admin.display(description="indicatore")
     def indicator_name(self, obj: Target) -> str:
@@ -238,11 +322,12 @@ class ActualAdminForm(forms.ModelForm):
             current = Actual.objects.filter(pk=self.instance.pk).values_list("version", flat=True)
             current = current.first()
             if seen is None or current != seen:
-                raise ValidationError(
+                raise concurrency.StaleError(
                     "Valore rilevato: è stato modificato da un altro utente dopo l'apertura di "
                     f"questa pagina (versione {current}, la pagina mostrava la versione "
                     f"{seen if seen is not None else '?'}). Nulla è stato salvato: ricaricare la "
-                    "pagina per vedere il valore attuale."
+                    "pagina per vedere il valore attuale.",
+                    current=current,
                 )
         return cleaned
 
@@ -252,6 +337,7 @@ class ActualAdmin(CycleLockedAdmin, FormatImportExportMixin, SimpleHistoryAdmin)
     cycle_lock = ACTUAL_LOCK
     form = ActualAdminForm
     resource_classes = [ValuesResource]
+    pending_kind = PendingImport.Kind.VALUES
     list_display = ["target", "period", "text", "value_number", "value_date", "override_pct"]
     list_filter = ["period", "target__unit"]
     search_fields = ["target__text", "target__indicator__name", "text", "note"]

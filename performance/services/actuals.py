@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from organization import editability
+from organization import concurrency, editability
 from organization.models import MeasurementPeriod
 from performance import scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
@@ -21,15 +21,14 @@ from performance.rules.values import value_from_actual
 # --------------------------------------------------------------------------- recording actuals
 
 
-class StaleActualError(ValidationError):
+class StaleActualError(concurrency.StaleError):
     """The value was changed by someone else since the form was opened."""
 
     def __init__(self, current: Actual) -> None:
-        self.current = current
         super().__init__(
             "Il valore è stato modificato da un altro utente dopo l'apertura del modulo: "
             "ricaricare e confrontare i valori prima di salvare.",
-            code="stale",
+            current=current,
         )
 
 
@@ -157,18 +156,16 @@ def actual_record(
             actual._history_user = user
             actual.save()
             return actual
-        if expected_version != current.version:
-            raise StaleActualError(current)
         # Compare-and-set on the version: safe on PostgreSQL and SQLite alike.
-        claimed = Actual.objects.filter(pk=current.pk, version=expected_version).update(
-            version=expected_version + 1
+        concurrency.check_and_claim(
+            current,
+            field="version",
+            expected=expected_version,
+            new=(expected_version or 0) + 1,
+            stale=StaleActualError,
         )
-        if claimed != 1:
-            current.refresh_from_db()
-            raise StaleActualError(current)
         for name, field_value in fields.items():
             setattr(current, name, field_value)
-        current.version = expected_version + 1
         current._history_user = user
         current.save(update_fields=[*fields, "version"])  # records the history entry
         return current

@@ -19,7 +19,7 @@ from django.db.models import Case, F, IntegerField, When
 from django.db.models import Value as V
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from organization import editability, permissions
+from organization import concurrency, editability, permissions
 from organization.models import Cycle, MeasurementPeriod, Unit
 from performance import scoring
 from performance.models import ACTUAL_VALUE_FIELDS, Actual, Target
@@ -83,7 +83,7 @@ class UnitValuesInvalid(ValidationError):
         )
 
 
-class UnitValuesConflict(ValidationError):
+class UnitValuesConflict(concurrency.StaleError):
     """Some rows were changed by someone else since the form was opened."""
 
     def __init__(self, conflicts: list[Conflict]) -> None:
@@ -91,7 +91,7 @@ class UnitValuesConflict(ValidationError):
         super().__init__(
             "Alcuni valori sono stati modificati da un altro utente dopo l'apertura del modulo: "
             "nessun valore è stato salvato.",
-            code="stale",
+            current=[conflict.current for conflict in conflicts],
         )
 
 

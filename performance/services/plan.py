@@ -35,7 +35,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils.text import slugify
 from simple_history.utils import bulk_create_with_history
 
-from organization import editability
+from organization import concurrency, editability
 from organization.models import Cycle, MeasurementPeriod, PlanDocument, Position, Unit
 from performance import scoring, selectors_plan
 from performance.models import (
@@ -105,13 +105,12 @@ def _create(model: type[M], *, user: User | None, audit: str, **values: Any) -> 
     return instance
 
 
-class PlanConflictError(ValidationError):
+class PlanConflictError(concurrency.StaleError):
     """Someone else changed, since the form was opened, fields this save changes too: nothing
     was written. Keyed by field; ``current`` is the snapshot of what is stored now."""
 
     def __init__(self, errors: dict[str, str], *, current: Mapping[str, str]) -> None:
-        super().__init__(errors)
-        self.current = dict(current)
+        super().__init__(errors, current=dict(current))
 
 
 def _snap(value: Any) -> str:

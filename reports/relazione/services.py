@@ -20,7 +20,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from organization import editability
+from organization import concurrency, editability
 from organization.models import Cycle, PlanDocument
 from performance.services.cycle import _Errors
 from reports.models import ContextTable, Relazione, Section
@@ -37,21 +37,20 @@ _SECTION_FIELDS = {"key", "title", "body"}
 _TABLE_FIELDS = {"key", "section", "title", "columns", "rows", "footnotes"}
 
 
-class StaleEditError(ValidationError):
+class StaleEditError(concurrency.StaleError):
     """The object was changed by someone else after the form was opened: nothing was written.
 
     ``current`` is the object as stored now (to show next to what the user typed).
     """
 
     def __init__(self, current: models.Model, what: str) -> None:
-        self.current = current
         who = getattr(current, "updated_by", None)
         by = f" da {who.get_username()}" if who is not None else ""
         when = timezone.localtime(current.updated_at).strftime("%d/%m/%Y %H:%M")
         super().__init__(
             f"{what} è stata modificata{by} il {when}, dopo l'apertura del modulo: il salvataggio "
             "è stato rifiutato. Confrontare il testo salvato con il proprio e salvare di nuovo.",
-            code="stale",
+            current=current,
         )
 
 
@@ -368,12 +367,13 @@ def _claim(model: type[models.Model], obj: models.Model, expected: dt.datetime |
     current = model.objects.select_for_update().get(pk=obj.pk)
     if expected is None:
         return current
-    if current.updated_at != expected:
-        raise StaleEditError(current, what)
-    claimed = model.objects.filter(pk=obj.pk, updated_at=expected).update(updated_at=timezone.now())
-    if claimed != 1:
-        current.refresh_from_db()
-        raise StaleEditError(current, what)
+    concurrency.check_and_claim(
+        current,
+        field="updated_at",
+        expected=expected,
+        new=timezone.now(),
+        stale=lambda stored: StaleEditError(stored, what),
+    )
     return current
 
 

@@ -5,14 +5,19 @@ confirmation, and is refused with the Italian reason in a cycle submitted to the
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import io
+import threading
 
 import pytest
+from django.db import connection, connections
+from django.test import Client
 from django.urls import reverse
 
 from organization import roles
 from organization.models import Cycle
-from performance.models import Actual, Target
+from performance.models import Actual, PendingImport, Target
 from performance.services import imports
 from tests.factories import UserFactory
 from tests.performance.test_imports import rendered, value_row
@@ -121,3 +126,105 @@ def test_the_oiv_neither_imports_nor_exports_in_the_admin(client, cycle_2019):
     client.force_login(user)
     assert client.get(admin_url(Target, "import")).status_code == 403
     assert client.get(admin_url(Actual, "export")).status_code == 403
+
+
+def confirm_data(response) -> dict:
+    confirm = response.context["confirm_form"]
+    return {name: field.initial for name, field in confirm.fields.items()} | confirm.initial
+
+
+def test_the_admin_applies_a_confirmed_file_once(admin_client, cycle_2019):
+    """The confirmation claims the PendingImport of the dry run, as on the workspace pages: the
+    same confirmation sent twice applies the file once, the second gets the Italian reason."""
+    target = (
+        Target.objects.filter(indicator__objective__cycle=cycle_2019, rule__kind="at_least")
+        .exclude(actuals__period__key="monitoraggio")
+        .order_by("id")
+        .first()
+    )
+    content = rendered(
+        list(imports.VALUE_COLUMNS), [value_row(target, "7", periodo="monitoraggio")], "csv"
+    )
+    data = confirm_data(dry_run(admin_client, Actual, content, cycle_2019))
+    pending = PendingImport.objects.get(token=data["pending_token"])
+    assert pending.state == "pending" and pending.kind == "valori"
+    before = Actual.objects.count()
+    first = admin_client.post(admin_url(Actual, "process_import"), data, follow=True)
+    assert first.status_code == 200 and "già applicata" not in first.content.decode()
+    assert Actual.objects.count() == before + 1
+    second = admin_client.post(admin_url(Actual, "process_import"), data, follow=True)
+    assert second.status_code == 200
+    assert "Importazione già applicata" in second.content.decode()
+    assert Actual.objects.count() == before + 1
+    assert Actual.objects.filter(target=target, period__key="monitoraggio").count() == 1
+    pending.refresh_from_db()
+    assert pending.state == "applied"
+
+
+def test_the_admin_confirmation_needs_the_pending_import_of_its_dry_run(admin_client, cycle_2019):
+    target = Target.objects.filter(indicator__objective__cycle=cycle_2019).order_by("id").first()
+    content = rendered(list(imports.VALUE_COLUMNS), [value_row(target, "7")], "csv")
+    data = confirm_data(dry_run(admin_client, Actual, content, cycle_2019))
+    before = Actual.objects.count()
+    forged = admin_client.post(
+        admin_url(Actual, "process_import"), data | {"pending_token": "0" * 32}, follow=True
+    )
+    assert "non è più disponibile" in forged.content.decode()
+    assert Actual.objects.count() == before
+
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite: one in-memory connection shared by the threads (covered in sequence above)",
+)
+
+
+@needs_postgresql
+def test_two_admin_confirmations_at_the_same_time_apply_the_file_once(committed_db, monkeypatch):
+    from performance.services.imports.resources import ValuesResource
+
+    cycle = Cycle.objects.get(year=2019)
+    client = Client()
+    client.force_login(UserFactory(username="amministratore-2", is_staff=True, is_superuser=True))
+    target = (
+        Target.objects.filter(indicator__objective__cycle=cycle, rule__kind="at_least")
+        .exclude(actuals__period__key="monitoraggio")
+        .order_by("id")
+        .first()
+    )
+    content = rendered(
+        list(imports.VALUE_COLUMNS), [value_row(target, "7", periodo="monitoraggio")], "csv"
+    )
+    data = confirm_data(dry_run(client, Actual, content, cycle))
+    before = Actual.objects.count()
+    together = threading.Barrier(2, timeout=3)  # without the claim both would apply
+    real = ValuesResource.import_data
+
+    def at_the_same_time(self, dataset, dry_run=False, **kwargs):
+        if not dry_run:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                together.wait()
+        return real(self, dataset, dry_run=dry_run, **kwargs)
+
+    monkeypatch.setattr(ValuesResource, "import_data", at_the_same_time)
+    pages: list = [None, None]
+
+    def confirmation(index: int) -> None:
+        browser = Client(raise_request_exception=False)
+        browser.cookies = copy.deepcopy(client.cookies)
+        try:
+            pages[index] = browser.post(
+                admin_url(Actual, "process_import"), data, follow=True
+            ).content.decode()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=confirmation, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    refused = ("Importazione già in corso", "Importazione già applicata")
+    assert sum(any(reason in page for reason in refused) for page in pages) == 1
+    assert Actual.objects.count() == before + 1
+    assert PendingImport.objects.get(token=data["pending_token"]).state == "applied"
