@@ -253,3 +253,11 @@ def test_at_least_threshold_between_zero_and_one():
 def test_change_at_the_edges(change_pct, actual, expected):
     spec = {"kind": "change", "change_pct": change_pct}
     assert formula(spec, number=actual) == expected
+
+
+@pytest.mark.parametrize("minimum_score", [0, 100])
+def test_thresholds_minimum_score_bounds_are_allowed(minimum_score):
+    spec = validate_spec(
+        {"kind": "thresholds", "minimum": 50, "target": 80, "minimum_score": minimum_score}
+    )
+    assert spec["minimum_score"] == D(minimum_score)
