@@ -11,8 +11,9 @@ from decimal import Decimal
 
 import pytest
 
+from performance import parsing
 from performance.rules import RULES, rule_columns, rule_summary, value_hint
-from performance.rules.base import Value
+from performance.rules.base import ScoringError, Value
 from performance.rules.inputs import parse_value, value_display, value_inputs, value_texts
 
 TARGETS = [
@@ -547,3 +548,85 @@ def test_an_invalid_rule_exports_only_its_name():
     assert rule_columns({"kind": "at_least", "threshold": "x"}) == {"regola": "almeno"}
     assert rule_columns({"kind": "nope"}) == {"regola": "nope"}
     assert value_hint({"kind": "nope"}) == ""
+
+
+MILESTONE = {"kind": "milestone"}
+DEADLINE = {"kind": "deadline", "due": "2019-07-31"}
+WINDOW = parsing.DateWindow(
+    datetime.date(2019, 1, 1), datetime.date(2019, 12, 31), "per il ciclo 2019"
+)
+OUTSIDE = (
+    "«18/07/2020» è fuori dall'intervallo ammesso per il ciclo 2019: dal 01/01/2019 al 31/12/2019"
+)
+
+
+def test_k_of_n_entry_allows_eight_digits():
+    k_of_n = {"kind": "k_of_n", "n": 14}
+    assert parse_value(k_of_n, {"k": "12345678"})[0] == {
+        "value_k": Decimal("12345678"),
+        "value_n": None,
+    }
+    assert parse_value(k_of_n, {"k": "123456789"})[2] == {
+        "k": "Quanti su quanti: numero troppo grande"
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "label"),
+    [
+        (DEADLINE, "date", "Data di realizzazione"),
+        (MILESTONE, "date", "Data di realizzazione (facoltativa)"),
+        (
+            {"kind": "multi", "parts": [MILESTONE, DEADLINE]},
+            "p1-date",
+            "Parte 2 – Data di realizzazione",
+        ),
+    ],
+)
+def test_a_date_outside_the_cycles_window_is_refused_on_its_input(spec, name, label):
+    inputs = {name: "18/07/2020"}
+    assert parse_value(spec, inputs, window=WINDOW)[2] == {name: f"{label}: {OUTSIDE}"}
+    assert parse_value(spec, {name: "32/13/2019"})[2] == {
+        name: f"{label}: «32/13/2019» non è una data esistente"
+    }
+
+
+def test_the_plan_form_fills_a_rating_scale_left_empty():
+    assert RULES["rating"].form_spec({"threshold": Decimal(4)}) == {
+        "kind": "rating",
+        "threshold": Decimal(4),
+        "scale_min": 1,
+        "scale_max": 5,
+    }
+
+
+def test_a_multi_target_left_empty_in_the_plan_form():
+    with pytest.raises(ScoringError) as caught:
+        RULES["multi"].form_spec({})
+    assert str(caught.value) == "obiettivo in più parti: indicare le parti (almeno due)"
+    assert caught.value.field == "parts"
+
+
+def test_a_multi_targets_names_keep_their_accents_and_are_exported_in_order():
+    spec = {"kind": "multi", "parts": [MILESTONE, MILESTONE], "labels": ["attività", "verifica"]}
+    assert '"attività",' in RULES["multi"].form_initial(spec)["multi"]
+    assert rule_columns(spec)["parti_etichette"] == "attività; verifica"
+
+
+def test_texts_of_odd_stored_rules():
+    assert rule_summary({"kind": ["x"]}) == "regola «['x']»"
+    assert rule_summary({"kind": "change", "change_pct": 0}) == "variazione 0%"
+    assert rule_summary({"kind": "change", "change_pct": "0,5"}) == "variazione +0,5%"
+    assert rule_summary({"kind": "at_least", "threshold": Decimal("4.50")}) == "≥ 4,5"
+    assert value_hint({"kind": "multi", "parts": [{"kind": "nope"}, MILESTONE]}) == (
+        "parti separate da «;»:  ; sì / no (oppure la data di realizzazione)"
+    )
+
+
+def test_a_multi_target_inside_a_multi_target_exports_its_parts():
+    # (its parameter columns are not pinned: "soglia" reads "4; ; 4", the inner parts' slots
+    # run into the outer ones)
+    inner = {"kind": "multi", "parts": [{"kind": "at_least", "threshold": 4}, MILESTONE]}
+    columns = rule_columns({"kind": "multi", "parts": [inner, {"kind": "at_most", "threshold": 2}]})
+    assert columns["regola"] == "piu_parti"
+    assert columns["parti_regole"] == "piu_parti; al_massimo"
