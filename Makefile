@@ -63,7 +63,8 @@ test: lint migrations-check pytest
 FAST_TESTS := $(addprefix tests/performance/,test_scoring_rules.py test_scoring_rows_and_trees.py \
 	test_scoring_properties.py test_relazione_2019.py test_actual_record.py test_selectors.py \
 	test_loader.py test_entry.py test_hardening_input.py test_plan.py test_imports.py \
-	test_rules_registry.py)
+	test_rules_registry.py test_rules_errors.py \
+	test_rules_texts.py)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser" $(FAST_TESTS)
