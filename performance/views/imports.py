@@ -26,15 +26,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from organization import permissions
 from organization.models import Cycle, MeasurementPeriod
+from performance.rules.base import fmt as fmt_number
 from performance.services import imports
 from performance.views.common import cycle_for, persona_required
 
 # The token of the user's last upload (the report page's, to cancel it at the next upload).
 SESSION_KEY = "workspace_pending_import"
-
-
-def _thousands(number: int) -> str:
-    return f"{number:,}".replace(",", ".")
 
 
 class ImportForm(forms.Form):
@@ -44,7 +41,7 @@ class ImportForm(forms.Form):
         help_text=(
             f"Formati ammessi: .xlsx (Excel), .ods (LibreOffice), .csv; al massimo "
             f"{imports.MAX_UPLOAD_BYTES // (1024 * 1024)} MB, "
-            f"{_thousands(imports.MAX_ROWS)} righe, {imports.MAX_COLUMNS} colonne."
+            f"{fmt_number(imports.MAX_ROWS)} righe, {imports.MAX_COLUMNS} colonne."
         ),
     )
 

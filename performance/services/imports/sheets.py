@@ -59,6 +59,7 @@ from openpyxl import load_workbook
 from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
 from openpyxl.worksheet._reader import WorkSheetParser  # the parser of openpyxl's reader
 
+from performance.rules.base import fmt
 from performance.services import imports as _package
 from performance.services.imports.common import ImportFileError
 
@@ -76,20 +77,16 @@ def max_row_number() -> int:
 # ------------------------------------------------------------------------------- the limits
 
 
-def _thousands(number: int) -> str:
-    return f"{number:,}".replace(",", ".")
-
-
 def _too_many_rows() -> ImportFileError:
     return ImportFileError(
-        f"Il file ha più di {_thousands(_package.MAX_ROWS)} righe: dividerlo in più file."
+        f"Il file ha più di {fmt(_package.MAX_ROWS)} righe: dividerlo in più file."
     )
 
 
 def _row_too_far(number: int) -> ImportFileError:
     return ImportFileError(
-        f"Il foglio ha dati alla riga {_thousands(number)}: le righe di dati devono stare entro "
-        f"la riga {_thousands(max_row_number())} (al massimo {_thousands(_package.MAX_ROWS)} "
+        f"Il foglio ha dati alla riga {fmt(number)}: le righe di dati devono stare entro "
+        f"la riga {fmt(max_row_number())} (al massimo {fmt(_package.MAX_ROWS)} "
         "righe): eliminare le righe in più o dividere il file."
     )
 
@@ -104,9 +101,9 @@ def _letters(column: int) -> str:
 
 
 def _column_too_far(number: int | None, column: int) -> ImportFileError:
-    where = f"Riga {_thousands(number)}: " if number else ""
+    where = f"Riga {fmt(number)}: " if number else ""
     return ImportFileError(
-        f"{where}il foglio ha dati nella colonna {_thousands(column)} ({_letters(column)}): "
+        f"{where}il foglio ha dati nella colonna {fmt(column)} ({_letters(column)}): "
         f"sono ammesse al massimo {_package.MAX_COLUMNS} colonne."
     )
 
@@ -114,19 +111,19 @@ def _column_too_far(number: int | None, column: int) -> ImportFileError:
 def _too_long(number: int | None, column: str | int | None) -> ImportFileError:
     if number is None:
         return ImportFileError(
-            f"Il file contiene un testo che supera {_thousands(_package.MAX_CELL_CHARS)} caratteri."
+            f"Il file contiene un testo che supera {fmt(_package.MAX_CELL_CHARS)} caratteri."
         )
     name = f"«{column}»" if isinstance(column, str) else _letters(column or 0)
     return ImportFileError(
-        f"Riga {_thousands(number)}, colonna {name}: il testo supera "
-        f"{_thousands(_package.MAX_CELL_CHARS)} caratteri."
+        f"Riga {fmt(number)}, colonna {name}: il testo supera "
+        f"{fmt(_package.MAX_CELL_CHARS)} caratteri."
     )
 
 
 def _too_much_markup() -> ImportFileError:
     return ImportFileError(
         "Il file contiene troppi elementi (celle, testi, stili) per un foglio di "
-        f"{_thousands(_package.MAX_ROWS)} righe e {_package.MAX_COLUMNS} colonne: salvarlo di "
+        f"{fmt(_package.MAX_ROWS)} righe e {_package.MAX_COLUMNS} colonne: salvarlo di "
         "nuovo con solo i dati da importare, o dividerlo."
     )
 
